@@ -1,0 +1,217 @@
+// The lab's control plane: etcd and kube-apiserver built from their Go modules
+// (e2e/controlplane), started as plain processes with RBAC on, static tokens, a
+// service-account issuer and dual-stack Service CIDRs. No kubelet, no controller
+// manager: tests create Nodes and EndpointSlices themselves.
+
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import path from 'node:path';
+import { API_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT, HOST_V4, SERVICE_CIDRS } from './plan.ts';
+import { labDir, repoRoot } from './paths.ts';
+import { isRunning, readPid, stopPid } from './procs.ts';
+
+const SA_ISSUER = 'https://kubernetes.default.svc.cluster.local';
+
+/** Identities in the static token file. Component identities start with no rights. */
+export const IDENTITIES = {
+  admin: { user: 'lab-admin', groups: ['system:masters'] },
+  allocator: { user: 'purelb-allocator', groups: ['purelb'] },
+  lbnodeagent: { user: 'purelb-lbnodeagent', groups: ['purelb'] },
+  nobody: { user: 'lab-nobody', groups: [] as string[] },
+} as const;
+export type Identity = keyof typeof IDENTITIES;
+
+export function binDir(): string {
+  return path.join(repoRoot(), 'e2e', 'controlplane', 'bin');
+}
+
+export function kubeconfigPath(identity: Identity = 'admin'): string {
+  return path.join(labDir(), identity === 'admin' ? 'admin.kubeconfig' : `${identity}.kubeconfig`);
+}
+
+export function apiServerURL(): string {
+  return `https://${HOST_V4}:${API_PORT}`;
+}
+
+/** Builds the binaries if the cache lacks them (no-op when warm). */
+export function buildControlPlane(): void {
+  execFileSync('bash', [path.join(repoRoot(), 'e2e', 'controlplane', 'build.sh')], { stdio: 'inherit' });
+}
+
+function pki(dir: string): void {
+  const ossl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  ossl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '30', '-subj', '/CN=purelb-lab-ca']);
+  writeFileSync(
+    path.join(dir, 'server.ext'),
+    `subjectAltName=IP:${HOST_V4},IP:127.0.0.1,IP:${SERVICE_CIDRS[0].replace(/0\/\d+$/, '1')},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default.svc\n`,
+  );
+  ossl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=kube-apiserver']);
+  ossl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '30', '-extfile', 'server.ext']);
+  ossl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', 'sa.key']);
+  ossl(['pkey', '-in', 'sa.key', '-pubout', '-out', 'sa.pub']);
+}
+
+function writeTokens(dir: string): Record<Identity, string> {
+  const tokens = {} as Record<Identity, string>;
+  const lines: string[] = [];
+  for (const [id, who] of Object.entries(IDENTITIES) as Array<[Identity, (typeof IDENTITIES)[Identity]]>) {
+    tokens[id] = randomBytes(24).toString('hex');
+    lines.push(`${tokens[id]},${who.user},${who.user},"${who.groups.join(',')}"`);
+  }
+  writeFileSync(path.join(dir, 'tokens.csv'), lines.join('\n') + '\n', { mode: 0o600 });
+  writeFileSync(path.join(dir, 'tokens.json'), JSON.stringify(tokens, null, 2), { mode: 0o600 });
+  return tokens;
+}
+
+export function readToken(identity: Identity): string {
+  const tokens = JSON.parse(readFileSync(path.join(labDir(), 'pki', 'tokens.json'), 'utf8')) as Record<Identity, string>;
+  return tokens[identity];
+}
+
+/** A kubeconfig for `user` with bearer `token` (used for static and ServiceAccount tokens). */
+export function kubeconfigYAML(user: string, token: string): string {
+  const ca = readFileSync(path.join(labDir(), 'pki', 'ca.crt')).toString('base64');
+  return `apiVersion: v1
+kind: Config
+clusters:
+- name: purelb-lab
+  cluster:
+    server: ${apiServerURL()}
+    certificate-authority-data: ${ca}
+users:
+- name: ${user}
+  user:
+    token: ${token}
+contexts:
+- name: ${user}@purelb-lab
+  context: {cluster: purelb-lab, user: ${user}}
+current-context: ${user}@purelb-lab
+`;
+}
+
+function startProcess(name: string, bin: string, args: string[]): number {
+  const log = openSync(path.join(labDir(), `${name}.log`), 'a');
+  const child = spawn(bin, args, { detached: true, stdio: ['ignore', log, log] });
+  closeSync(log);
+  if (child.pid === undefined) throw new Error(`${name}: failed to start ${bin}`);
+  child.unref();
+  writeFileSync(path.join(labDir(), `${name}.pid`), `${child.pid}\n`);
+  return child.pid;
+}
+
+async function waitFor(what: string, timeoutMs: number, probe: () => Promise<boolean>, logName: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 0; Date.now() < deadline && attempt < 10_000; attempt++) {
+    if (await probe()) return;
+    if (!isRunning(readPid(logName))) break;
+    await sleep(200);
+  }
+  const logFile = path.join(labDir(), `${logName}.log`);
+  const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-25).join('\n') : '(no log)';
+  throw new Error(`${what} did not become ready within ${timeoutMs} ms; last log lines:\n${tail}`);
+}
+
+async function etcdHealthy(): Promise<boolean> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${ETCD_CLIENT_PORT}/health`, { signal: AbortSignal.timeout(1000) });
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+/** GET on the API server with the admin token; undefined when unreachable. */
+export async function apiGet(pathname: string, identity: Identity = 'admin'): Promise<{ status: number; body: string } | undefined> {
+  // The lab CA is private; curl with --cacert keeps Node's global TLS settings untouched.
+  try {
+    const out = execFileSync(
+      'curl',
+      ['-sS', '--max-time', '2', '--cacert', path.join(labDir(), 'pki', 'ca.crt'), '-H', `Authorization: Bearer ${readToken(identity)}`, '-w', '\n%{http_code}', `${apiServerURL()}${pathname}`],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    ).toString();
+    const cut = out.lastIndexOf('\n');
+    return { status: Number(out.slice(cut + 1)), body: out.slice(0, cut) };
+  } catch {
+    return undefined;
+  }
+}
+
+async function apiReady(): Promise<boolean> {
+  const r = await apiGet('/readyz');
+  return r?.status === 200;
+}
+
+export async function controlPlaneUp(): Promise<void> {
+  buildControlPlane();
+  await controlPlaneDown();
+  const dir = labDir();
+  const pkiDir = path.join(dir, 'pki');
+  mkdirSync(pkiDir, { recursive: true });
+  pki(pkiDir);
+  const tokens = writeTokens(pkiDir);
+  const bin = binDir();
+
+  const etcdData = path.join(dir, 'etcd-data');
+  rmSync(etcdData, { recursive: true, force: true });
+  startProcess('etcd', path.join(bin, 'etcd'), [
+    '--name=lab',
+    `--data-dir=${etcdData}`,
+    `--listen-client-urls=http://127.0.0.1:${ETCD_CLIENT_PORT}`,
+    `--advertise-client-urls=http://127.0.0.1:${ETCD_CLIENT_PORT}`,
+    `--listen-peer-urls=http://127.0.0.1:${ETCD_PEER_PORT}`,
+    `--initial-advertise-peer-urls=http://127.0.0.1:${ETCD_PEER_PORT}`,
+    `--initial-cluster=lab=http://127.0.0.1:${ETCD_PEER_PORT}`,
+    '--listen-metrics-urls=',
+    // The lab's data is thrown away on `down`; fsync would only slow benchmarks.
+    '--unsafe-no-fsync',
+    '--quota-backend-bytes=4294967296',
+    '--log-level=warn',
+  ]);
+  await waitFor('etcd', 30_000, etcdHealthy, 'etcd');
+
+  startProcess('kube-apiserver', path.join(bin, 'kube-apiserver'), [
+    `--etcd-servers=http://127.0.0.1:${ETCD_CLIENT_PORT}`,
+    `--bind-address=${HOST_V4}`,
+    `--advertise-address=${HOST_V4}`,
+    `--secure-port=${API_PORT}`,
+    `--tls-cert-file=${pkiDir}/server.crt`,
+    `--tls-private-key-file=${pkiDir}/server.key`,
+    `--client-ca-file=${pkiDir}/ca.crt`,
+    `--token-auth-file=${pkiDir}/tokens.csv`,
+    '--authorization-mode=RBAC',
+    '--anonymous-auth=false',
+    `--service-account-issuer=${SA_ISSUER}`,
+    `--api-audiences=${SA_ISSUER}`,
+    `--service-account-key-file=${pkiDir}/sa.pub`,
+    `--service-account-signing-key-file=${pkiDir}/sa.key`,
+    `--service-cluster-ip-range=${SERVICE_CIDRS.join(',')}`,
+    '--allow-privileged=true',
+    '--profiling=false',
+    // Benchmarks create thousands of objects from one client; the defaults would queue them.
+    '--max-requests-inflight=2000',
+    '--max-mutating-requests-inflight=1000',
+    '--event-ttl=2h',
+    '--v=1',
+  ]);
+  await waitFor('kube-apiserver', 90_000, apiReady, 'kube-apiserver');
+
+  for (const id of Object.keys(IDENTITIES) as Identity[]) {
+    writeFileSync(kubeconfigPath(id), kubeconfigYAML(IDENTITIES[id].user, tokens[id]), { mode: 0o600 });
+  }
+}
+
+export async function controlPlaneDown(): Promise<void> {
+  await stopPid('kube-apiserver', ['kube-apiserver']);
+  await stopPid('etcd', ['etcd']);
+  rmSync(path.join(labDir(), 'etcd-data'), { recursive: true, force: true });
+}
+
+export function controlPlaneStatus(): { etcd: number | undefined; apiServer: number | undefined; kubeconfig: string } {
+  const alive = (name: string) => {
+    const pid = readPid(name);
+    return isRunning(pid) ? pid : undefined;
+  };
+  return { etcd: alive('etcd'), apiServer: alive('kube-apiserver'), kubeconfig: kubeconfigPath() };
+}

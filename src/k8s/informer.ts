@@ -1,0 +1,200 @@
+// A list-watch cache that does not stall: it lists, then watches from the list's
+// resourceVersion with bookmarks; a watch that ends is resumed, a 410 Gone or any
+// error leads to a fresh list after a jittered backoff, and a timer relists anyway so
+// that a missed event cannot linger. The cache is updated before handlers run, so a
+// handler that reads the cache sees the object it was told about.
+
+import { Watch } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { backoffDelay } from './backoff.ts';
+import type { BackoffPolicy } from './backoff.ts';
+import type { Logger } from '../log.ts';
+
+export interface ListResult<T> {
+  items: T[];
+  metadata?: { resourceVersion?: string };
+}
+
+export type InformerEvent<T> =
+  | { type: 'add'; obj: T }
+  | { type: 'update'; obj: T; old: T }
+  | { type: 'delete'; obj: T };
+
+export interface InformerOptions<T> {
+  /** For logs and errors, e.g. "services". */
+  name: string;
+  /** The collection's URL path, e.g. `/api/v1/services`. */
+  path: string;
+  list: () => Promise<ListResult<T>>;
+  relistIntervalMs?: number;
+  backoff?: BackoffPolicy;
+  log?: Logger;
+}
+
+export function objectKey(obj: KubernetesObject): string {
+  const ns = obj.metadata?.namespace;
+  return ns ? `${ns}/${obj.metadata?.name ?? ''}` : (obj.metadata?.name ?? '');
+}
+
+class Gone extends Error {}
+
+export class Informer<T extends KubernetesObject> {
+  private readonly cache = new Map<string, T>();
+  private readonly handlers: Array<(e: InformerEvent<T>) => void> = [];
+  private readonly watch: Watch;
+  private readonly opts: InformerOptions<T>;
+  private abort: AbortController | undefined;
+  private stopped = false;
+  private synced = false;
+  private firstSync: { promise: Promise<void>; resolve: () => void };
+  private loop: Promise<void> | undefined;
+  private relistDue = 0;
+
+  constructor(kc: KubeConfig, opts: InformerOptions<T>) {
+    this.opts = opts;
+    this.watch = new Watch(kc);
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    this.firstSync = { promise, resolve };
+  }
+
+  on(handler: (e: InformerEvent<T>) => void): void {
+    this.handlers.push(handler);
+  }
+
+  get(key: string): T | undefined {
+    return this.cache.get(key);
+  }
+
+  list(): T[] {
+    return [...this.cache.values()];
+  }
+
+  keys(): string[] {
+    return [...this.cache.keys()];
+  }
+
+  hasSynced(): boolean {
+    return this.synced;
+  }
+
+  /** Starts the loop; resolves once the first list is in the cache. */
+  start(): Promise<void> {
+    this.loop ??= this.run();
+    return this.firstSync.promise;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.abort?.abort();
+    await this.loop;
+  }
+
+  private emit(e: InformerEvent<T>): void {
+    for (const h of this.handlers) {
+      try {
+        h(e);
+      } catch (err) {
+        this.opts.log?.error('informer handler failed', { op: this.opts.name, err });
+      }
+    }
+  }
+
+  private replace(items: T[]): void {
+    const seen = new Set<string>();
+    for (const obj of items) {
+      const key = objectKey(obj);
+      seen.add(key);
+      this.apply('ADDED', obj);
+    }
+    for (const [key, obj] of this.cache) {
+      if (!seen.has(key)) {
+        this.cache.delete(key);
+        this.emit({ type: 'delete', obj });
+      }
+    }
+  }
+
+  private apply(phase: string, obj: T): void {
+    const key = objectKey(obj);
+    const old = this.cache.get(key);
+    if (phase === 'DELETED') {
+      this.cache.delete(key);
+      this.emit({ type: 'delete', obj: old ?? obj });
+      return;
+    }
+    this.cache.set(key, obj);
+    if (!old) this.emit({ type: 'add', obj });
+    else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emit({ type: 'update', obj, old });
+  }
+
+  private async run(): Promise<void> {
+    const relistMs = this.opts.relistIntervalMs ?? 10 * 60_000;
+    const policy = this.opts.backoff ?? { baseMs: 250, maxMs: 30_000 };
+    let failures = 0;
+    let rv = '';
+    while (!this.stopped) {
+      try {
+        if (!rv || Date.now() >= this.relistDue) {
+          const res = await this.opts.list();
+          this.replace(res.items);
+          rv = res.metadata?.resourceVersion ?? '';
+          this.relistDue = Date.now() + relistMs;
+          if (!this.synced) {
+            this.synced = true;
+            this.firstSync.resolve();
+          }
+        }
+        rv = await this.watchFrom(rv, this.relistDue - Date.now());
+        failures = 0;
+      } catch (err) {
+        if (this.stopped) break;
+        rv = '';
+        if (err instanceof Gone) continue;
+        failures++;
+        const delay = backoffDelay(failures - 1, policy);
+        this.opts.log?.warn('informer restarting after error', { op: this.opts.name, err, retryInMs: delay });
+        await sleep(delay);
+      }
+    }
+  }
+
+  /** Watches until the stream ends or `forMs` passes; returns the last resourceVersion. */
+  private watchFrom(rv: string, forMs: number): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
+      let last = rv;
+      let settled = false;
+      const finish = (err?: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (err && !this.stopped) reject(err);
+        else resolve(last);
+      };
+      const timer = setTimeout(() => this.abort?.abort(), Math.max(1000, forMs));
+      timer.unref();
+      const onEvent = (phase: string, obj: T & { code?: number; message?: string }) => {
+        if (phase === 'ERROR') {
+          finish(obj.code === 410 ? new Gone(obj.message) : new Error(`watch ${this.opts.name}: ${obj.message ?? 'error event'}`));
+          return;
+        }
+        last = obj.metadata?.resourceVersion ?? last;
+        if (phase !== 'BOOKMARK') this.apply(phase, obj);
+      };
+      const onDone = (err: unknown) => {
+        // A client-side inactivity timeout on a quiet collection is not an error: resume.
+        if (err instanceof Error && err.name === 'TimeoutError') finish();
+        else if (err && (err as { name?: string }).name === 'AbortError') finish();
+        else finish(err ?? undefined);
+      };
+      this.watch
+        .watch(this.opts.path, { resourceVersion: last, allowWatchBookmarks: true }, onEvent, onDone)
+        .then((ac) => {
+          this.abort = ac;
+          if (this.stopped || settled) ac.abort();
+        })
+        .catch((err: unknown) => finish(err));
+    });
+  }
+}

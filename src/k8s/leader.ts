@@ -1,0 +1,128 @@
+// Lease-based leader election (coordination.k8s.io/v1), as client-go does it: a
+// candidate takes the Lease when its holder has not renewed within the lease duration
+// as measured on *our* clock (we note when we last saw the record change instead of
+// trusting the holder's timestamps), updates are guarded by resourceVersion, and a
+// leader that cannot renew within the renew deadline stops leading. The caller should
+// then exit: a former leader that keeps writing is how addresses get given twice.
+
+import { CoordinationV1Api, V1MicroTime } from '@kubernetes/client-node';
+import type { KubeConfig, V1Lease } from '@kubernetes/client-node';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../log.ts';
+
+export interface LeaderOptions {
+  namespace: string;
+  name: string;
+  identity: string;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+  log?: Logger;
+}
+
+function httpCode(err: unknown): number | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err ? Number((err as { code: unknown }).code) : undefined;
+}
+
+export class LeaderElector {
+  private readonly api: CoordinationV1Api;
+  private readonly opts: Required<Omit<LeaderOptions, 'log'>> & { log?: Logger };
+  private observed: { holder: string; renew: string; at: number } | undefined;
+  private leading = false;
+  private stopped = false;
+
+  constructor(kc: KubeConfig, opts: LeaderOptions) {
+    this.api = kc.makeApiClient(CoordinationV1Api);
+    this.opts = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, ...opts };
+    if (this.opts.renewDeadlineMs >= this.opts.leaseDurationMs) throw new Error('renewDeadlineMs must be shorter than leaseDurationMs');
+  }
+
+  isLeader(): boolean {
+    return this.leading;
+  }
+
+  /**
+   * Waits until this candidate leads, then keeps renewing. Resolves when leadership
+   * is lost or `stop()` is called; `lost` tells which.
+   */
+  async run(onStartedLeading: () => void): Promise<{ lost: boolean }> {
+    const { retryPeriodMs } = this.opts;
+    while (!this.stopped && !(await this.tryAcquireOrRenew())) await sleep(retryPeriodMs * (1 + Math.random() * 0.2));
+    if (this.stopped) return { lost: false };
+    this.leading = true;
+    this.opts.log?.info('started leading', { op: 'leader', lease: this.opts.name, identity: this.opts.identity });
+    onStartedLeading();
+    let lastRenew = Date.now();
+    while (!this.stopped) {
+      await sleep(retryPeriodMs);
+      if (this.stopped) break;
+      if (await this.tryAcquireOrRenew()) lastRenew = Date.now();
+      else if (Date.now() - lastRenew > this.opts.renewDeadlineMs) {
+        this.leading = false;
+        this.opts.log?.error('lost leadership', { op: 'leader', lease: this.opts.name });
+        return { lost: true };
+      }
+    }
+    return { lost: false };
+  }
+
+  /** Stops campaigning; a leader hands the Lease back so a standby takes over at once. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (!this.leading) return;
+    this.leading = false;
+    try {
+      const lease = await this.api.readNamespacedLease({ name: this.opts.name, namespace: this.opts.namespace });
+      if (lease.spec?.holderIdentity !== this.opts.identity) return;
+      lease.spec = { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: new V1MicroTime() };
+      await this.api.replaceNamespacedLease({ name: this.opts.name, namespace: this.opts.namespace, body: lease });
+    } catch (err) {
+      this.opts.log?.warn('could not release lease', { op: 'leader', err });
+    }
+  }
+
+  private async tryAcquireOrRenew(): Promise<boolean> {
+    const { namespace, name, identity } = this.opts;
+    const durationS = Math.ceil(this.opts.leaseDurationMs / 1000);
+    const now = new V1MicroTime();
+    let lease: V1Lease;
+    try {
+      lease = await this.api.readNamespacedLease({ name, namespace });
+    } catch (err) {
+      if (httpCode(err) !== 404) return false;
+      try {
+        await this.api.createNamespacedLease({
+          namespace,
+          body: { metadata: { name, namespace }, spec: { holderIdentity: identity, leaseDurationSeconds: durationS, acquireTime: now, renewTime: now, leaseTransitions: 0 } },
+        });
+        return true;
+      } catch {
+        return false;
+      }
+    }
+    const spec = lease.spec ?? {};
+    const holder = spec.holderIdentity ?? '';
+    const renew = spec.renewTime ? new Date(spec.renewTime).toISOString() : '';
+    if (!this.observed || this.observed.holder !== holder || this.observed.renew !== renew) {
+      this.observed = { holder, renew, at: Date.now() };
+    }
+    const theirDurationMs = (spec.leaseDurationSeconds ?? durationS) * 1000;
+    const held = holder !== '' && holder !== identity && this.observed.at + theirDurationMs > Date.now();
+    if (held) return false;
+    const takeover = holder !== identity;
+    lease.spec = {
+      ...spec,
+      holderIdentity: identity,
+      leaseDurationSeconds: durationS,
+      renewTime: now,
+      acquireTime: takeover ? now : spec.acquireTime,
+      leaseTransitions: (spec.leaseTransitions ?? 0) + (takeover ? 1 : 0),
+    };
+    try {
+      await this.api.replaceNamespacedLease({ name, namespace, body: lease });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
