@@ -2,7 +2,15 @@
 
 import { CoreV1Api } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { kubeConfig } from './kube.ts';
+import { binDir, kubeconfigPath } from './controlplane.ts';
+import type { Identity } from './controlplane.ts';
+import { run } from './exec.ts';
+import type { ExecResult } from './exec.ts';
+import { repoRoot } from './paths.ts';
+import { toLabAddresses } from './plan.ts';
 
 /** Polls `probe` every `everyMs` until it is true; throws naming `what` after `timeoutMs`. */
 export async function waitUntil(what: string, timeoutMs: number, probe: () => boolean | Promise<boolean>, everyMs = 50): Promise<void> {
@@ -22,4 +30,30 @@ export async function ensureNamespace(name: string): Promise<void> {
   } catch (err) {
     if ((err as { code?: number }).code !== 409) throw err;
   }
+}
+
+/** kubectl of the lab (built with the control plane) as `identity`, bounded in time. */
+export async function kubectl(args: string[], opts: { input?: string; identity?: Identity; check?: boolean; timeoutMs?: number } = {}): Promise<ExecResult> {
+  return run([path.join(binDir(), 'kubectl'), '--kubeconfig', kubeconfigPath(opts.identity ?? 'admin'), ...args], {
+    timeoutMs: opts.timeoutMs ?? 30_000,
+    check: opts.check ?? true,
+    ...(opts.input === undefined ? {} : { input: opts.input }),
+  });
+}
+
+/** Installs (or updates) the project's CRDs and waits until they are served. */
+export async function applyCRDs(): Promise<void> {
+  await kubectl(['apply', '--server-side', '--force-conflicts', '-f', path.join(repoRoot(), 'crds')]);
+  await kubectl(['wait', '--for=condition=Established', '--timeout=30s', 'crd/servicegroups.purelb.io', 'crd/lbnodeagents.purelb.io']);
+}
+
+/** The reference manifests of shared/examples, moved into the lab's address ranges. */
+export function referenceManifest(file: 'servicegroups.yaml' | 'services.yaml'): string {
+  return toLabAddresses(readFileSync(path.join(repoRoot(), '..', 'shared', 'examples', file), 'utf8'));
+}
+
+let nextPort = 17_400 + (process.pid % 500);
+/** A loopback port for a component's metrics endpoint, distinct within this process. */
+export function freePort(): number {
+  return nextPort++;
 }

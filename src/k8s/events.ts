@@ -7,6 +7,8 @@ import type { CoreV1Event, KubeConfig, KubernetesObject } from '@kubernetes/clie
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.ts';
 
+const FOLD_WINDOW_MS = 10 * 60_000;
+
 export type EventType = 'Normal' | 'Warning';
 
 export interface EventTarget {
@@ -20,7 +22,7 @@ export class EventRecorder {
   private readonly component: string;
   private readonly host: string;
   private readonly log: Logger | undefined;
-  private readonly recent = new Map<string, { at: number; event: CoreV1Event }>();
+  private readonly recent = new Map<string, { at: number; count: number; written: Promise<CoreV1Event | undefined> }>();
 
   constructor(kc: KubeConfig, component: string, host: string, log?: Logger) {
     this.api = kc.makeApiClient(CoreV1Api);
@@ -40,14 +42,18 @@ export class EventRecorder {
     const key = `${md.uid}|${type}|${reason}|${message}`;
     const now = new Date();
     const seen = this.recent.get(key);
-    if (seen && now.getTime() - seen.at < 10 * 60_000 && seen.event.metadata?.name) {
+    if (seen && now.getTime() - seen.at < FOLD_WINDOW_MS) {
+      // Chained on the previous write, so concurrent repeats fold instead of racing.
       seen.at = now.getTime();
-      const count = (seen.event.count ?? 1) + 1;
-      seen.event = await this.api.replaceNamespacedEvent({
-        name: seen.event.metadata.name,
-        namespace,
-        body: { ...seen.event, count, lastTimestamp: now },
-      }).catch(() => seen.event);
+      seen.count++;
+      const count = seen.count;
+      seen.written = seen.written.then(async (event) => {
+        if (!event?.metadata?.name) return event;
+        return this.api
+          .replaceNamespacedEvent({ name: event.metadata.name, namespace, body: { ...event, count, lastTimestamp: now } })
+          .catch(() => event);
+      });
+      await seen.written;
       return;
     }
     const event: CoreV1Event = {
@@ -63,8 +69,9 @@ export class EventRecorder {
       reportingComponent: this.component,
       reportingInstance: this.host,
     };
-    const created = await this.api.createNamespacedEvent({ namespace, body: event });
-    this.recent.set(key, { at: now.getTime(), event: created });
+    const written = this.api.createNamespacedEvent({ namespace, body: event });
+    this.recent.set(key, { at: now.getTime(), count: 1, written: written.catch(() => undefined) });
     if (this.recent.size > 10_000) this.recent.delete(this.recent.keys().next().value as string);
+    await written;
   }
 }

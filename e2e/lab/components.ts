@@ -1,0 +1,68 @@
+// Runs purelb-ts's own components as real processes against the lab: the allocator in
+// the root namespace, agents inside node namespaces. Each is recorded like every lab
+// daemon (PID + marker), so `lab down` stops whatever a crashed test left running.
+
+import { readFileSync } from 'node:fs';
+import { NODE_BIN, REPO_ROOT, daemonAlive, startDaemon, stopDaemon } from './exec.ts';
+import type { DaemonRecord } from './exec.ts';
+import { kubeconfigPath } from './controlplane.ts';
+import type { Identity } from './controlplane.ts';
+
+export interface Component {
+  readonly name: string;
+  readonly rec: DaemonRecord;
+  alive(): boolean;
+  /** SIGTERM and wait (SIGKILL after `graceMs`). */
+  stop(graceMs?: number): Promise<void>;
+  /** SIGKILL at once: a crash. */
+  kill(): void;
+  log(): string;
+}
+
+function component(rec: DaemonRecord): Component {
+  return {
+    name: rec.name,
+    rec,
+    alive: () => daemonAlive(rec),
+    stop: async (graceMs = 5000) => {
+      await stopDaemon(rec, graceMs);
+    },
+    kill: () => {
+      if (daemonAlive(rec)) process.kill(rec.pid, 'SIGKILL');
+    },
+    log: () => {
+      try {
+        return readFileSync(rec.log, 'utf8');
+      } catch {
+        return '';
+      }
+    },
+  };
+}
+
+export interface AllocatorProcessOptions {
+  /** Unique within the lab: part of the process marker and log name. */
+  id: string;
+  /** Namespace of the ServiceGroups and the Lease. */
+  namespace: string;
+  identity?: Identity;
+  /** Or a kubeconfig file (e.g. for a ServiceAccount token). */
+  kubeconfig?: string;
+  metricsPort: number;
+  env?: Record<string, string>;
+}
+
+/** Starts `node src/allocator/main.ts` with `env` passed through the environment. */
+export function startAllocator(opts: AllocatorProcessOptions): Component {
+  const marker = `purelb-lab-allocator-${opts.id}`;
+  const env = {
+    KUBECONFIG: opts.kubeconfig ?? kubeconfigPath(opts.identity ?? 'admin'),
+    PURELB_NAMESPACE: opts.namespace,
+    PURELB_METRICS_PORT: String(opts.metricsPort),
+    PURELB_METRICS_HOST: '127.0.0.1',
+    POD_NAME: `allocator-${opts.id}`,
+    ...opts.env,
+  };
+  const argv = ['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), NODE_BIN, `${REPO_ROOT}/src/allocator/main.ts`, marker];
+  return component(startDaemon(`allocator-${opts.id}`, argv, marker));
+}

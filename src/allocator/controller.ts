@@ -1,0 +1,361 @@
+// The allocator: ServiceGroups in, addresses on Services out. Level-triggered: every
+// event only enqueues a key; a worker reads the cache, decides with pure functions
+// (`decide`, the IPAM) and writes the difference. Nothing is allocated before both
+// caches are synced and every address Services already hold is registered, so a
+// restart or a new leader never moves or duplicates an address.
+
+import { isDeepStrictEqual } from 'node:util';
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import type { KubeConfig, V1LoadBalancerIngress, V1Service } from '@kubernetes/client-node';
+import { IPAM } from '../ipam/ipam.ts';
+import type { PoolConfig } from '../ipam/group.ts';
+import type { ReservationIssue } from '../ipam/ipam.ts';
+import { EventRecorder } from '../k8s/events.ts';
+import { Informer, objectKey } from '../k8s/informer.ts';
+import { WorkQueue, success } from '../k8s/workqueue.ts';
+import type { SyncResult } from '../k8s/workqueue.ts';
+import type { Logger } from '../log.ts';
+import { ANNOTATIONS, BRAND, GROUP, REASONS } from './annotations.ts';
+import { admits, buildConfiguration, namespaceDefault } from './config.ts';
+import type { PoolConfiguration, ServiceGroupObject } from './config.ts';
+import { DEFAULT_POLICY, decide } from './request.ts';
+import type { AllocatorPolicy, PoolView } from './request.ts';
+import { groupStatus } from './status.ts';
+
+const CONFIG_KEY = '\u0000config';
+const SG_VERSION = 'v1';
+const mergePatch = () => setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+export interface AllocatorOptions {
+  kc: KubeConfig;
+  /** Where ServiceGroups live (PureLB: `purelb`). */
+  namespace: string;
+  /** Pod or host name, for Events. */
+  identity: string;
+  policy?: AllocatorPolicy;
+  workers?: number;
+  log: Logger;
+}
+
+/** The ingress list a Service should show for the addresses it holds, in its family order. */
+function ingressFor(svc: V1Service, addresses: readonly { family: string; address: string }[]): V1LoadBalancerIngress[] {
+  const order = svc.spec?.ipFamilies ?? ['IPv4', 'IPv6'];
+  const rank = (f: string) => (order.indexOf(f) < 0 ? 9 : order.indexOf(f));
+  return [...addresses].sort((a, b) => rank(a.family) - rank(b.family)).map((a) => ({ ip: a.address, ipMode: 'VIP' }));
+}
+
+function ingressIPs(svc: V1Service): string[] {
+  return (svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? '').filter((ip) => ip !== '');
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+export class Allocator {
+  readonly services: Informer<V1Service>;
+  readonly groups: Informer<ServiceGroupObject>;
+  private readonly queue: WorkQueue;
+  private readonly core: CoreV1Api;
+  private readonly custom: CustomObjectsApi;
+  private readonly events: EventRecorder;
+  private readonly opts: AllocatorOptions;
+  private readonly policy: AllocatorPolicy;
+  private readonly log: Logger;
+  private ipam: IPAM | undefined;
+  private conf: PoolConfiguration | undefined;
+  private readonly lastGood = new Map<string, PoolConfig>();
+  /** Services whose allocation failed; retried when addresses are released. */
+  private readonly failed = new Set<string>();
+  private readonly statusTimers = new Map<string, NodeJS.Timeout>();
+  private readonly groupReports = new Map<string, string>();
+  private readonly warned = new Map<string, string>();
+  private workers: Promise<void>[] = [];
+  private ready = false;
+
+  constructor(opts: AllocatorOptions) {
+    this.opts = opts;
+    this.log = opts.log;
+    this.policy = opts.policy ?? DEFAULT_POLICY;
+    this.core = opts.kc.makeApiClient(CoreV1Api);
+    this.custom = opts.kc.makeApiClient(CustomObjectsApi);
+    this.events = new EventRecorder(opts.kc, 'purelb-allocator', opts.identity, opts.log);
+    this.queue = new WorkQueue({
+      allKeys: () => this.services.keys(),
+      onError: (key, err, n) => this.log.warn('sync failed, will retry', { op: 'sync', service: key, err, failures: n }),
+    });
+    this.services = new Informer<V1Service>(opts.kc, {
+      name: 'services',
+      path: '/api/v1/services',
+      list: () => this.core.listServiceForAllNamespaces(),
+      log: opts.log,
+    });
+    const ns = opts.namespace;
+    this.groups = new Informer<ServiceGroupObject>(opts.kc, {
+      name: 'servicegroups',
+      path: `/apis/${GROUP}/${SG_VERSION}/namespaces/${ns}/servicegroups`,
+      list: () => this.custom.listNamespacedCustomObject({ group: GROUP, version: SG_VERSION, namespace: ns, plural: 'servicegroups' }) as Promise<{ items: ServiceGroupObject[] }>,
+      log: opts.log,
+    });
+    this.services.on((e) => this.queue.add(objectKey(e.obj)));
+    this.groups.on(() => this.queue.add(CONFIG_KEY));
+  }
+
+  isReady(): boolean {
+    return this.ready;
+  }
+
+  /** Syncs, registers existing allocations, then starts the workers. */
+  async start(): Promise<void> {
+    const t0 = Date.now();
+    await Promise.all([this.services.start(), this.groups.start()]);
+    const synced = Date.now();
+    this.configure();
+    const reserved = this.reserveExisting();
+    this.queue.addAll(this.services.keys());
+    const n = this.opts.workers ?? 8;
+    this.workers = Array.from({ length: n }, () => this.queue.run((key) => this.sync(key)));
+    this.ready = true;
+    this.log.info('allocator ready', { op: 'start', services: this.services.keys().length, reserved, syncMs: synced - t0, readyMs: Date.now() - t0 });
+  }
+
+  async stop(): Promise<void> {
+    this.queue.stop();
+    for (const t of this.statusTimers.values()) clearTimeout(t);
+    await Promise.all([this.services.stop(), this.groups.stop(), ...this.workers]);
+  }
+
+  /** True when nothing is queued or in flight (for tests and benchmarks). */
+  idle(): boolean {
+    return this.queue.idle();
+  }
+
+  private poolView(): PoolView {
+    const ipam = this.ipam as IPAM;
+    const conf = this.conf as PoolConfiguration;
+    return {
+      config: (g) => ipam.poolConfig(g),
+      poolOf: (a) => ipam.poolOf(a),
+      namespaceDefault: (ns) => namespaceDefault(conf, ns),
+      admits: (g, ns) => admits(conf, g, ns),
+    };
+  }
+
+  private async sync(key: string): Promise<SyncResult> {
+    if (key === CONFIG_KEY) {
+      this.configure();
+      return { kind: 'reprocessAll' };
+    }
+    return this.syncService(key);
+  }
+
+  // ---- configuration ----
+
+  private configure(): void {
+    const objects = this.groups.list();
+    const conf = buildConfiguration(objects, this.lastGood);
+    let issues: readonly ReservationIssue[] = [];
+    if (this.ipam === undefined) {
+      const built = IPAM.build(conf.pools());
+      if (!built.ok) throw new Error(`configuration still overlaps: ${built.error.map((o) => o.message).join('; ')}`);
+      this.ipam = built.value;
+    } else {
+      const re = this.ipam.reconfigure(conf.pools());
+      if (!re.ok) throw new Error(`configuration still overlaps: ${re.error.map((o) => o.message).join('; ')}`);
+      this.ipam = re.value.ipam;
+      issues = re.value.issues;
+    }
+    this.conf = conf;
+    for (const g of conf.groups.values()) if (g.current && g.config) this.lastGood.set(g.name, g.config);
+    for (const name of [...this.lastGood.keys()]) if (!conf.groups.has(name)) this.lastGood.delete(name);
+    this.reportIssues(issues);
+    for (const obj of objects) this.reportGroup(obj);
+    for (const obj of objects) this.scheduleGroupStatus(obj.metadata?.name ?? '');
+  }
+
+  /** Warning Events on a ServiceGroup whose spec is not (fully) in force; once per distinct problem. */
+  private reportGroup(obj: ServiceGroupObject): void {
+    const name = obj.metadata?.name ?? '';
+    const state = this.conf?.groups.get(name);
+    if (!state) return;
+    const problems = [...state.errors, ...state.warnings].map((i) => `${i.field}: ${i.message}${i.value ? ` (value "${i.value}")` : ''}`);
+    const fingerprint = `${obj.metadata?.generation}|${problems.join('|')}`;
+    if (this.groupReports.get(name) === fingerprint) return;
+    this.groupReports.set(name, fingerprint);
+    if (problems.length === 0) return;
+    const kept = state.errors.length > 0 ? (state.config ? ' The last good configuration stays in force.' : ' The group is not in use.') : '';
+    const target = { apiVersion: `${GROUP}/${SG_VERSION}`, kind: 'ServiceGroup', obj };
+    const type = state.errors.length > 0 ? 'Warning' : 'Normal';
+    this.events.record(target, type === 'Warning' ? 'Warning' : 'Normal', REASONS.configurationWarning, `${problems.join('; ')}.${kept}`);
+    this.log.warn('ServiceGroup problem', { op: 'config', group: name, problems });
+  }
+
+  private reportIssues(issues: readonly ReservationIssue[]): void {
+    for (const issue of issues) {
+      const svc = this.services.get(issue.service);
+      this.log.warn('existing allocation outside the rules', { op: 'reserve', service: issue.service, ip: issue.address, reason: issue.reason });
+      if (svc) this.events.record({ apiVersion: 'v1', kind: 'Service', obj: svc }, 'Warning', REASONS.configurationWarning, `${issue.message}; the address is kept until the Service or the pools change`);
+    }
+  }
+
+  private scheduleGroupStatus(name: string): void {
+    if (name === '' || this.statusTimers.has(name)) return;
+    const t = setTimeout(() => {
+      this.statusTimers.delete(name);
+      this.writeGroupStatus(name).catch((err: unknown) => this.log.warn('ServiceGroup status not written', { op: 'status', group: name, err }));
+    }, 500);
+    t.unref();
+    this.statusTimers.set(name, t);
+  }
+
+  private async writeGroupStatus(name: string): Promise<void> {
+    const obj = this.groups.get(`${this.opts.namespace}/${name}`);
+    const state = this.conf?.groups.get(name);
+    if (!obj || !state || !this.ipam) return;
+    const stats = this.ipam.stats().find((s) => s.name === name);
+    const outside = this.ipam.outsideRanges().filter((o) => this.ipam?.allocation(o.service)?.pool === name);
+    const status = groupStatus(obj as Parameters<typeof groupStatus>[0], state, stats, outside);
+    if (isDeepStrictEqual(status, (obj as { status?: unknown }).status)) return;
+    await this.custom.patchNamespacedCustomObjectStatus(
+      { group: GROUP, version: SG_VERSION, namespace: this.opts.namespace, plural: 'servicegroups', name, body: { status } },
+      mergePatch(),
+    );
+  }
+
+  // ---- services ----
+
+  /** Registers every address that Services already hold, oldest Service first. */
+  private reserveExisting(): number {
+    const ipam = this.ipam as IPAM;
+    const branded = this.services
+      .list()
+      .filter((s) => s.metadata?.annotations?.[ANNOTATIONS.allocatedBy] === BRAND && ingressIPs(s).length > 0)
+      .sort((a, b) => new Date(a.metadata?.creationTimestamp ?? 0).getTime() - new Date(b.metadata?.creationTimestamp ?? 0).getTime());
+    const issues: ReservationIssue[] = [];
+    for (const svc of branded) {
+      const from = svc.metadata?.annotations?.[ANNOTATIONS.allocatedFrom];
+      const key = svc.metadata?.annotations?.[ANNOTATIONS.allowSharedIP]?.trim();
+      issues.push(
+        ...ipam.reserve(objectKey(svc), {
+          ...(from ? { pool: from } : {}),
+          addresses: ingressIPs(svc),
+          ...(key ? { sharingKey: key } : {}),
+          ports: (svc.spec?.ports ?? []).map((p) => ({ protocol: p.protocol ?? 'TCP', port: p.port })),
+        }),
+      );
+    }
+    this.reportIssues(issues);
+    return branded.length;
+  }
+
+  private released(): void {
+    if (this.failed.size > 0) this.queue.addAll(this.failed);
+  }
+
+  private async syncService(key: string): Promise<SyncResult> {
+    const ipam = this.ipam as IPAM;
+    const svc = this.services.get(key);
+    if (svc === undefined) {
+      const gone = ipam.release(key);
+      this.failed.delete(key);
+      this.warned.delete(key);
+      if (gone.length > 0) {
+        this.log.info('released addresses of deleted Service', { op: 'release', service: key, ip: gone.map((a) => a.address).join(',') });
+        this.afterChange(gone.map((a) => a.pool));
+      }
+      return success;
+    }
+    const target = { apiVersion: 'v1', kind: 'Service', obj: svc };
+    const decision = decide(svc, this.poolView(), this.policy);
+    this.warnOnce(key, svc, decision.kind === 'notOurs' ? [] : decision.warnings);
+
+    if (decision.kind === 'notOurs') {
+      this.failed.delete(key);
+      const gone = ipam.release(key);
+      const branded = svc.metadata?.annotations?.[ANNOTATIONS.allocatedBy] === BRAND;
+      if (branded) {
+        await this.clearService(svc);
+        const ips = gone.map((a) => a.address).join(', ') || ingressIPs(svc).join(', ');
+        this.events.record(target, 'Normal', REASONS.addressReleased, `Released ${ips}: ${decision.why}`);
+        this.log.info('released addresses', { op: 'release', service: key, ip: ips, why: decision.why });
+      }
+      if (gone.length > 0) this.afterChange(gone.map((a) => a.pool));
+      return success;
+    }
+    if (decision.kind === 'invalid') {
+      this.failed.add(key);
+      this.events.record(target, 'Warning', REASONS.allocationFailed, decision.message);
+      this.log.warn('allocation failed', { op: 'allocate', service: key, err: decision.message });
+      return success;
+    }
+
+    const before = ipam.allocation(key);
+    const result = ipam.allocate(key, decision.request);
+    if (!result.ok) {
+      this.failed.add(key);
+      const msg = `${result.error.message}${before ? `; keeping ${before.addresses.map((a) => a.address).join(', ')}` : ''}`;
+      this.events.record(target, 'Warning', REASONS.allocationFailed, msg);
+      this.log.warn('allocation failed', { op: 'allocate', service: key, err: msg, reason: result.error.reason });
+      return success;
+    }
+    this.failed.delete(key);
+    const alloc = result.value;
+    const wantIngress = ingressFor(svc, alloc.addresses);
+    const ips = wantIngress.map((i) => i.ip as string);
+    const annotations = svc.metadata?.annotations ?? {};
+    const needMeta = annotations[ANNOTATIONS.allocatedBy] !== BRAND || annotations[ANNOTATIONS.allocatedFrom] !== alloc.pool;
+    const needStatus = !sameList(ingressIPs(svc), ips) || (svc.status?.loadBalancer?.ingress ?? []).some((i) => i.ipMode !== 'VIP');
+    if (needMeta) {
+      await this.core.patchNamespacedService(
+        { name: svc.metadata?.name ?? '', namespace: svc.metadata?.namespace ?? '', body: { metadata: { annotations: { [ANNOTATIONS.allocatedBy]: BRAND, [ANNOTATIONS.allocatedFrom]: alloc.pool ?? '' } } } },
+        mergePatch(),
+      );
+    }
+    if (needStatus) {
+      await this.core.patchNamespacedServiceStatus(
+        { name: svc.metadata?.name ?? '', namespace: svc.metadata?.namespace ?? '', body: { status: { loadBalancer: { ingress: wantIngress } } } },
+        mergePatch(),
+      );
+      const previous = ingressIPs(svc).filter((ip) => !ips.includes(ip));
+      if (previous.length > 0) this.events.record(target, 'Normal', REASONS.addressReleased, `Released ${previous.join(', ')}`);
+      this.events.record(target, 'Normal', REASONS.addressAssigned, `Assigned ${ips.join(', ')} from pool ${alloc.pool}`);
+      this.log.info('assigned addresses', { op: 'allocate', service: key, ip: ips.join(','), pool: alloc.pool });
+    }
+    if (alloc.changed || needStatus) this.afterChange([alloc.pool, before?.pool]);
+    return success;
+  }
+
+  /** ConfigurationWarning Events once per Service generation, not on every sync. */
+  private warnOnce(key: string, svc: V1Service, warnings: readonly string[]): void {
+    const fingerprint = `${svc.metadata?.generation}|${warnings.join('|')}`;
+    if (warnings.length === 0 || this.warned.get(key) === fingerprint) {
+      if (warnings.length === 0) this.warned.delete(key);
+      return;
+    }
+    this.warned.set(key, fingerprint);
+    for (const w of warnings) this.events.record({ apiVersion: 'v1', kind: 'Service', obj: svc }, 'Warning', REASONS.configurationWarning, w);
+  }
+
+  private afterChange(pools: ReadonlyArray<string | undefined>): void {
+    for (const p of new Set(pools)) if (p) this.scheduleGroupStatus(p);
+    this.released();
+  }
+
+  /** Removes our addresses and brand from a Service that is no longer ours. */
+  private async clearService(svc: V1Service): Promise<void> {
+    const name = svc.metadata?.name ?? '';
+    const namespace = svc.metadata?.namespace ?? '';
+    if (ingressIPs(svc).length > 0) {
+      try {
+        await this.core.patchNamespacedServiceStatus({ name, namespace, body: { status: { loadBalancer: { ingress: null } } } }, mergePatch());
+      } catch (err) {
+        // The API server itself drops the status of a Service that left type LoadBalancer.
+        if ((err as { code?: number }).code !== 422) throw err;
+      }
+    }
+    await this.core.patchNamespacedService(
+      { name, namespace, body: { metadata: { annotations: { [ANNOTATIONS.allocatedBy]: null, [ANNOTATIONS.allocatedFrom]: null } } } },
+      mergePatch(),
+    );
+  }
+}

@@ -1,0 +1,73 @@
+// The allocator's entry point: campaign for the Lease, run the controller while
+// leading, exit when leadership is lost (a restart is the safe way back to a clean
+// cache), and hand the Lease back on SIGTERM so the standby takes over at once.
+
+import { hostname } from 'node:os';
+import { LeaderElector } from '../k8s/leader.ts';
+import { loadKubeConfig } from '../k8s/kubeconfig.ts';
+import { createLogger } from '../log.ts';
+import { serveMetrics } from '../server.ts';
+import { Allocator } from './controller.ts';
+
+const env = process.env;
+const num = (name: string, fallback: number): number => {
+  const v = env[name];
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, got "${v}"`);
+  return n;
+};
+
+async function main(): Promise<void> {
+  const log = createLogger('allocator');
+  const kc = loadKubeConfig();
+  const namespace = env.PURELB_NAMESPACE ?? 'purelb';
+  const identity = env.POD_NAME ?? `${hostname()}-${process.pid}`;
+  const allocator = new Allocator({
+    kc,
+    namespace,
+    identity,
+    log,
+    workers: num('PURELB_WORKERS', 8),
+    policy: { classless: env.PURELB_CLASSLESS !== 'false', defaultGroup: env.PURELB_DEFAULT_GROUP ?? 'default' },
+  });
+  const server = serveMetrics(num('PURELB_METRICS_PORT', 7472), env.PURELB_METRICS_HOST ?? '0.0.0.0', () => allocator.isReady());
+  const elector = new LeaderElector(kc, {
+    namespace,
+    name: env.PURELB_LEASE_NAME ?? 'purelb-allocator',
+    identity,
+    leaseDurationMs: num('PURELB_LEASE_DURATION_MS', 15_000),
+    renewDeadlineMs: num('PURELB_RENEW_DEADLINE_MS', 10_000),
+    retryPeriodMs: num('PURELB_RETRY_PERIOD_MS', 2_000),
+    log,
+  });
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping', { op: 'stop', signal });
+    await allocator.stop();
+    await elector.stop();
+    server.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+
+  const outcome = await elector.run(() => {
+    allocator.start().catch((err: unknown) => {
+      log.error('allocator failed to start', { op: 'start', err });
+      process.exit(1);
+    });
+  });
+  if (outcome.lost) {
+    log.error('leadership lost: exiting so that a fresh start rebuilds state', { op: 'leader' });
+    process.exit(1);
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,40 @@
+// The components' HTTP endpoint: Prometheus metrics on /metrics, liveness on /healthz
+// and readiness on /readyz (ready = caches synced and existing allocations registered).
+
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import { register } from 'prom-client';
+
+export function serveMetrics(port: number, host: string, ready: () => boolean): Server {
+  const server = createServer((req, res) => {
+    const url = req.url ?? '/';
+    if (url.startsWith('/metrics')) {
+      register.metrics().then(
+        (body) => {
+          res.writeHead(200, { 'Content-Type': register.contentType });
+          res.end(body);
+        },
+        (err: unknown) => {
+          res.writeHead(500);
+          res.end(String(err));
+        },
+      );
+      return;
+    }
+    if (url.startsWith('/healthz')) {
+      res.writeHead(200);
+      res.end('ok\n');
+      return;
+    }
+    if (url.startsWith('/readyz')) {
+      const ok = ready();
+      res.writeHead(ok ? 200 : 503);
+      res.end(ok ? 'ready\n' : 'not ready\n');
+      return;
+    }
+    res.writeHead(404);
+    res.end();
+  });
+  server.listen(port, host);
+  return server;
+}
