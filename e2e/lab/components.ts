@@ -66,3 +66,26 @@ export function startAllocator(opts: AllocatorProcessOptions): Component {
   const argv = ['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), NODE_BIN, `${REPO_ROOT}/src/allocator/main.ts`, marker];
   return component(startDaemon(`allocator-${opts.id}`, argv, marker));
 }
+
+export interface AgentProcessOptions {
+  /** The node namespace (and Node name) it runs in. */
+  node: string;
+  /** Namespace of LBNodeAgents, ServiceGroups and member Leases. */
+  namespace: string;
+  identity?: Identity;
+  kubeconfig?: string;
+  env?: Record<string, string>;
+}
+
+/** Starts the agent inside the node's network namespace, as a DaemonSet Pod with hostNetwork would run. */
+export function startAgent(opts: AgentProcessOptions): Component {
+  const marker = `purelb-lab-agent-${opts.node}`;
+  const env = {
+    KUBECONFIG: opts.kubeconfig ?? kubeconfigPath(opts.identity ?? 'admin'),
+    PURELB_NAMESPACE: opts.namespace,
+    NODE_NAME: opts.node,
+    ...opts.env,
+  };
+  const argv = ['ip', 'netns', 'exec', opts.node, 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), NODE_BIN, `${REPO_ROOT}/src/lbnodeagent/main.ts`, marker];
+  return component(startDaemon(`agent-${opts.node}`, argv, marker));
+}

@@ -27,6 +27,8 @@ export interface InformerOptions<T> {
   /** The collection's URL path, e.g. `/api/v1/services`. */
   path: string;
   list: () => Promise<ListResult<T>>;
+  /** Passed to the watch; the list function must apply the same selector. */
+  labelSelector?: string;
   relistIntervalMs?: number;
   backoff?: BackoffPolicy;
   log?: Logger;
@@ -189,7 +191,7 @@ export class Informer<T extends KubernetesObject> {
         else finish(err ?? undefined);
       };
       this.watch
-        .watch(this.opts.path, { resourceVersion: last, allowWatchBookmarks: true }, onEvent, onDone)
+        .watch(this.opts.path, { resourceVersion: last, allowWatchBookmarks: true, labelSelector: this.opts.labelSelector }, onEvent, onDone)
         .then((ac) => {
           this.abort = ac;
           if (this.stopped || settled) ac.abort();

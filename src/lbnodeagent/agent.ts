@@ -1,0 +1,455 @@
+// The node agent: keeps the kernel's addresses equal to `desiredAnnouncements(snapshot)`.
+// Every trigger — an API event, a membership change, a netlink notification, the
+// periodic timer — asks for one reconcile; reconciles never overlap and coalesce. Each
+// reconcile reads the kernel afresh, so a VIP deleted by hand comes back and a stray
+// VIP an earlier run added goes away. Only addresses marked as ours are ever touched.
+
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import type { KubeConfig, V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import { DiscoveryV1Api } from '@kubernetes/client-node';
+import { parseServiceGroupSpec } from '../ipam/group.ts';
+import type { PoolConfig } from '../ipam/group.ts';
+import { EventRecorder } from '../k8s/events.ts';
+import { Informer, objectKey } from '../k8s/informer.ts';
+import type { Logger } from '../log.ts';
+import type { HostNetwork, InterfaceAddress, Link } from '../netlink/host-network.ts';
+import { ANNOTATIONS, BRAND, GROUP, REASONS } from '../allocator/annotations.ts';
+import type { Announcer } from './announce/announcer.ts';
+import { DEFAULT_AGENT_CONFIG, agentConfigFrom, selects } from './config.ts';
+import type { AgentConfig } from './config.ts';
+import { desiredAnnouncements } from './desired.ts';
+import type { Announcement, ServiceView, Snapshot } from './desired.ts';
+import type { MembershipSource } from './membership.ts';
+
+const mergePatch = () => setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+interface CustomObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; uid?: string; generation?: number };
+  spec?: unknown;
+}
+
+export interface AgentOptions {
+  kc: KubeConfig;
+  namespace: string;
+  node: string;
+  net: HostNetwork;
+  announcer: Announcer;
+  membership: MembershipSource & {
+    start(subnets: readonly string[], eligible: boolean): Promise<void>;
+    publish(subnets: readonly string[], eligible: boolean): Promise<void>;
+    stop(): Promise<void>;
+  };
+  log: Logger;
+  /** Periodic re-read of the kernel to repair drift. */
+  reconcileIntervalMs?: number;
+}
+
+export interface AgentStats {
+  reconciles: number;
+  added: number;
+  removed: number;
+  lastReconcileMs: number;
+}
+
+function cidrOf(a: InterfaceAddress): string {
+  return `${a.ip}/${a.prefix}`;
+}
+
+/** The `node,interface` entries of an announcing annotation (space-separated list). */
+export function announcingEntries(value: string | undefined): string[] {
+  return (value ?? '').split(/\s+/).filter((e) => e !== '');
+}
+
+export class Agent {
+  private readonly opts: AgentOptions;
+  private readonly log: Logger;
+  private readonly core: CoreV1Api;
+  private readonly services: Informer<V1Service>;
+  private readonly slices: Informer<V1EndpointSlice>;
+  private readonly groups: Informer<CustomObject>;
+  private readonly agents: Informer<CustomObject>;
+  private readonly events: EventRecorder;
+  private config: AgentConfig = DEFAULT_AGENT_CONFIG;
+  private configProblems = '';
+  private nodeLabels: Record<string, string> = {};
+  private localLink: Link | undefined;
+  private localSubnets: string[] = [];
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  private started = false;
+  private timer: NodeJS.Timeout | undefined;
+  private unwatch: (() => void) | undefined;
+  /** What this agent announced last, per service: `ip|interface` entries. */
+  private announced = new Map<string, Set<string>>();
+  private readonly garpAborts = new Map<string, AbortController>();
+  readonly stats: AgentStats = { reconciles: 0, added: 0, removed: 0, lastReconcileMs: 0 };
+
+  constructor(opts: AgentOptions) {
+    this.opts = opts;
+    this.log = opts.log;
+    const { kc, namespace } = opts;
+    this.core = kc.makeApiClient(CoreV1Api);
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const discovery = kc.makeApiClient(DiscoveryV1Api);
+    this.events = new EventRecorder(kc, 'purelb-lbnodeagent', opts.node, opts.log);
+    this.services = new Informer<V1Service>(kc, { name: 'services', path: '/api/v1/services', list: () => this.core.listServiceForAllNamespaces(), log: opts.log });
+    this.slices = new Informer<V1EndpointSlice>(kc, {
+      name: 'endpointslices',
+      path: '/apis/discovery.k8s.io/v1/endpointslices',
+      list: () => discovery.listEndpointSliceForAllNamespaces(),
+      log: opts.log,
+    });
+    const customInformer = (plural: string) =>
+      new Informer<CustomObject>(kc, {
+        name: plural,
+        path: `/apis/${GROUP}/v1/namespaces/${namespace}/${plural}`,
+        list: () => custom.listNamespacedCustomObject({ group: GROUP, version: 'v1', namespace, plural }) as Promise<{ items: CustomObject[] }>,
+        log: opts.log,
+      });
+    this.groups = customInformer('servicegroups');
+    this.agents = customInformer('lbnodeagents');
+    this.services.on(() => this.trigger());
+    this.slices.on(() => this.trigger());
+    this.groups.on(() => this.trigger());
+    this.agents.on(() => this.trigger());
+    opts.membership.onChange(() => this.trigger());
+  }
+
+  async start(): Promise<void> {
+    try {
+      const node = await this.core.readNode({ name: this.opts.node });
+      this.nodeLabels = node.metadata?.labels ?? {};
+    } catch (err) {
+      this.log.warn('cannot read own Node object; nodeSelector sees no labels', { op: 'start', node: this.opts.node, err });
+    }
+    await Promise.all([this.services.start(), this.slices.start(), this.groups.start(), this.agents.start()]);
+    this.pickConfig();
+    await this.resolveLocalInterface();
+    await this.opts.membership.start(this.localSubnets, this.eligible());
+    // Any change of links or addresses (ours removed by hand, a subnet appearing, an overflow)
+    // asks for a reconcile; our own changes coalesce into at most one more.
+    const sub = this.opts.net.watch(() => this.trigger());
+    this.unwatch = () => sub.close();
+    this.timer = setInterval(() => this.trigger(), this.opts.reconcileIntervalMs ?? 10_000);
+    this.timer.unref();
+    this.started = true;
+    this.trigger();
+    await this.running;
+  }
+
+  /** Withdraws everything this agent announces, leaves the membership, and stops. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.unwatch?.();
+    for (const a of this.garpAborts.values()) a.abort();
+    // Leave first: peers re-elect while we withdraw, so the hand-over gap is short.
+    await Promise.allSettled([this.opts.membership.stop(), this.running]);
+    const ours = await this.opts.net.listAddresses({ ours: true });
+    await this.opts.net.deleteAddresses(ours.map((a) => ({ ifindex: a.ifindex, ip: a.ip, prefix: a.prefix })));
+    await Promise.allSettled([...this.announced.keys()].map((key) => this.writeAnnouncing(key, new Set())));
+    await Promise.all([this.services.stop(), this.slices.stop(), this.groups.stop(), this.agents.stop()]);
+  }
+
+  /** Asks for a reconcile; runs now or right after the one in progress. */
+  trigger(): void {
+    // Events that arrive while start() reads the kernel wait for the first reconcile.
+    if (this.stopped || !this.started) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        try {
+          await this.reconcile();
+        } catch (err) {
+          this.log.error('reconcile failed', { op: 'reconcile', node: this.opts.node, err });
+        }
+      } while (this.again && !this.stopped);
+      this.running = undefined;
+    })();
+  }
+
+  private eligible(): boolean {
+    return selects(this.config.nodeSelector, this.nodeLabels);
+  }
+
+  /** The LBNodeAgent named `default`, else the first (by name) whose selector picks this node. */
+  private pickConfig(): void {
+    const all = this.agents.list().sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
+    const chosen = all.find((a) => a.metadata?.name === 'default') ?? all.find((a) => selects(agentConfigFrom(a.spec).config.nodeSelector, this.nodeLabels));
+    const parsed = chosen ? agentConfigFrom(chosen.spec) : { config: DEFAULT_AGENT_CONFIG, problems: [] };
+    this.config = parsed.config;
+    const problems = parsed.problems.join('; ');
+    if (chosen && problems !== '' && problems !== this.configProblems) {
+      this.events.record({ apiVersion: `${GROUP}/v1`, kind: 'LBNodeAgent', obj: chosen as never }, 'Warning', REASONS.configurationWarning, `node ${this.opts.node}: ${problems}`);
+    }
+    this.configProblems = problems;
+  }
+
+  private async resolveLocalInterface(): Promise<void> {
+    const net = this.opts.net;
+    let link: Link | undefined;
+    if (this.config.localInterface === 'default') {
+      link = (await net.defaultRouteLink('IPv4')) ?? (await net.defaultRouteLink('IPv6'));
+    } else {
+      const re = this.config.localInterface;
+      link = (await net.listLinks()).filter((l) => re.test(l.name)).sort((a, b) => a.index - b.index)[0];
+    }
+    const names = new Set([link?.name, ...this.config.extraInterfaces].filter((n): n is string => n !== undefined));
+    const links = (await net.listLinks()).filter((l) => names.has(l.name));
+    const subnets = new Set<string>();
+    for (const l of links) {
+      for (const a of await net.listAddresses({ ifindex: l.index })) {
+        if (a.ours || a.scope !== 0) continue;
+        const cidr = networkOf(a);
+        if (cidr) subnets.add(cidr);
+      }
+    }
+    if (link?.name !== this.localLink?.name) this.log.info('local interface', { op: 'config', node: this.opts.node, interface: link?.name ?? '(none)', subnets: [...subnets] });
+    this.localLink = link;
+    this.localSubnets = [...subnets].sort();
+  }
+
+  private snapshot(): Snapshot {
+    const groups = new Map<string, PoolConfig>();
+    for (const g of this.groups.list()) {
+      const parsed = parseServiceGroupSpec(g.spec);
+      if (parsed.ok && g.metadata?.name) groups.set(g.metadata.name, parsed.value);
+    }
+    const endpointNodes = new Map<string, Set<string>>();
+    for (const slice of this.slices.list()) {
+      const svc = slice.metadata?.labels?.['kubernetes.io/service-name'];
+      if (!svc) continue;
+      const key = `${slice.metadata?.namespace}/${svc}`;
+      for (const ep of slice.endpoints ?? []) {
+        const c = ep.conditions ?? {};
+        // Ready, or serving while terminating: traffic sent there is still answered.
+        if (ep.nodeName && (c.ready !== false || c.serving === true)) {
+          let set = endpointNodes.get(key);
+          if (!set) endpointNodes.set(key, (set = new Set()));
+          set.add(ep.nodeName);
+        }
+      }
+    }
+    const services: ServiceView[] = [];
+    for (const svc of this.services.list()) {
+      if (svc.spec?.type !== 'LoadBalancer' || svc.metadata?.annotations?.[ANNOTATIONS.allocatedBy] !== BRAND) continue;
+      const ips = (svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? '').filter((ip) => ip !== '');
+      if (ips.length === 0) continue;
+      const key = objectKey(svc);
+      services.push({
+        key,
+        ips,
+        group: svc.metadata?.annotations?.[ANNOTATIONS.allocatedFrom],
+        local: svc.spec.externalTrafficPolicy === 'Local',
+        endpointNodes: endpointNodes.get(key) ?? new Set(),
+      });
+    }
+    return {
+      self: {
+        node: this.opts.node,
+        localInterface: this.localLink ? { name: this.localLink.name, subnets: this.localSubnets } : undefined,
+        dummyInterface: this.config.dummyInterface,
+        eligible: this.eligible(),
+      },
+      members: this.opts.membership.members(),
+      services,
+      groups,
+    };
+  }
+
+  private async reconcile(): Promise<void> {
+    const t0 = performance.now();
+    this.pickConfig();
+    const before = this.localSubnets.join(',');
+    await this.resolveLocalInterface();
+    if (before !== this.localSubnets.join(',')) await this.opts.membership.publish(this.localSubnets, this.eligible());
+    const desired = desiredAnnouncements(this.snapshot());
+    await this.applyKernel(desired);
+    await this.applyAnnotations(desired);
+    this.stats.reconciles++;
+    this.stats.lastReconcileMs = performance.now() - t0;
+  }
+
+  private async applyKernel(desired: Announcement[]): Promise<void> {
+    const net = this.opts.net;
+    const links = new Map((await net.listLinks()).map((l) => [l.name, l]));
+    if (desired.some((d) => d.kind === 'nonlocal') && !links.has(this.config.dummyInterface)) {
+      const { link } = await net.ensureDummyLink(this.config.dummyInterface);
+      links.set(link.name, link);
+    }
+    const want = new Map<string, Announcement & { ifindex: number }>();
+    for (const d of desired) {
+      const link = links.get(d.interface);
+      if (!link) continue;
+      want.set(`${link.index}|${d.ip}|${d.prefix}`, { ...d, ifindex: link.index });
+    }
+    const have = await net.listAddresses({ ours: true });
+    const haveKeys = new Set(have.map((a) => `${a.ifindex}|${a.ip}|${a.prefix}`));
+    const remove = have.filter((a) => !want.has(`${a.ifindex}|${a.ip}|${a.prefix}`));
+    if (remove.length > 0) {
+      for (const r of remove) this.garpAborts.get(r.ip)?.abort();
+      const results = await net.deleteAddresses(remove.map((a) => ({ ifindex: a.ifindex, ip: a.ip, prefix: a.prefix })));
+      for (const r of results) {
+        if (r.outcome === 'deleted') this.log.info('withdrew address', { op: 'withdraw', node: this.opts.node, ip: r.key.ip });
+        else if (r.outcome !== 'absent') this.log.warn('address not withdrawn', { op: 'withdraw', ip: r.key.ip, outcome: r.outcome });
+      }
+      this.stats.removed += results.filter((r) => r.outcome === 'deleted').length;
+    }
+    const lifetimeSec = this.config.localLifetimeSec;
+    const add = [...want.values()].filter((w) => !haveKeys.has(`${w.ifindex}|${w.ip}|${w.prefix}`) || (w.kind === 'local' && lifetimeSec > 0));
+    if (add.length === 0) return;
+    const results = await net.addAddresses(
+      add.map((w) => ({
+        ifindex: w.ifindex,
+        ip: w.ip,
+        prefix: w.prefix,
+        ...(w.kind === 'local' && lifetimeSec > 0 ? { lifetimes: { validSec: lifetimeSec, preferredSec: lifetimeSec } } : {}),
+      })),
+    );
+    for (const [i, r] of results.entries()) {
+      const w = add[i] as Announcement & { ifindex: number };
+      if (r.outcome === 'added') {
+        this.stats.added++;
+        this.log.info('announced address', { op: 'announce', node: this.opts.node, ip: w.ip, interface: w.interface, kind: w.kind });
+        if (w.kind === 'local' && this.config.garp.enabled) this.sendGarp(w.interface, w.ip);
+      } else if (r.outcome === 'foreign') {
+        this.log.warn('address already on the node and not ours: left alone', { op: 'announce', ip: w.ip, interface: w.interface });
+      } else if (r.outcome === 'failed') {
+        this.log.error('could not add address', { op: 'announce', ip: w.ip, interface: w.interface, err: r.error });
+      }
+    }
+  }
+
+  private sendGarp(ifname: string, ip: string): void {
+    this.garpAborts.get(ip)?.abort();
+    const abort = new AbortController();
+    this.garpAborts.set(ip, abort);
+    const g = this.config.garp;
+    this.opts.announcer
+      .announce(ifname, ip, { count: g.count, intervalMs: g.intervalMs, initialDelayMs: g.initialDelayMs, signal: abort.signal })
+      .catch((err: unknown) => this.log.warn('gratuitous announcement failed', { op: 'garp', ip, interface: ifname, err }))
+      .finally(() => {
+        if (this.garpAborts.get(ip) === abort) this.garpAborts.delete(ip);
+      });
+  }
+
+  /** Keeps `purelb.io/announcing-*` and Events in line with what this node announces. */
+  private async applyAnnotations(desired: Announcement[]): Promise<void> {
+    const mine = new Map<string, Set<string>>();
+    for (const d of desired) {
+      let set = mine.get(d.service);
+      if (!set) mine.set(d.service, (set = new Set()));
+      set.add(`${d.ip}|${d.interface}|${d.family}|${d.kind}`);
+    }
+    const keys = new Set([...mine.keys(), ...this.announced.keys()]);
+    const work: Array<Promise<void>> = [];
+    for (const key of keys) {
+      const now = mine.get(key) ?? new Set<string>();
+      const svc = this.services.get(key);
+      if (!svc) {
+        this.announced.delete(key);
+        continue;
+      }
+      if (!this.annotationsNeedUpdate(svc, now) && sameSet(now, this.announced.get(key))) continue;
+      const previous = this.announced.get(key) ?? new Set<string>();
+      for (const entry of now) {
+        if (previous.has(entry)) continue;
+        const [ip, iface, , kind] = entry.split('|');
+        const reason = kind === 'local' ? REASONS.announcingLocal : REASONS.announcingNonLocal;
+        this.events.record({ apiVersion: 'v1', kind: 'Service', obj: svc }, 'Normal', reason, `Node ${this.opts.node} announcing ${ip} on interface ${iface}`);
+      }
+      work.push(
+        this.writeAnnouncing(key, now).then(
+          () => {
+            if (now.size === 0) this.announced.delete(key);
+            else this.announced.set(key, now);
+          },
+          (err: unknown) => this.log.warn('announcing annotation not written', { op: 'annotate', service: key, err }),
+        ),
+      );
+      if (work.length >= 16) await Promise.allSettled(work.splice(0));
+    }
+    await Promise.allSettled(work);
+  }
+
+  private annotationsNeedUpdate(svc: V1Service, entries: Set<string>): boolean {
+    const a = svc.metadata?.annotations ?? {};
+    for (const family of ['IPv4', 'IPv6'] as const) {
+      const annotation = family === 'IPv4' ? ANNOTATIONS.announcingIPv4 : ANNOTATIONS.announcingIPv6;
+      const present = announcingEntries(a[annotation]).filter((e) => e.startsWith(`${this.opts.node},`));
+      const wanted = [...new Set([...entries].filter((e) => e.split('|')[2] === family).map((e) => `${this.opts.node},${e.split('|')[1]}`))];
+      if (present.length !== wanted.length || !wanted.every((w) => present.includes(w))) return true;
+    }
+    return false;
+  }
+
+  /** Read-modify-write of our own entries, guarded by resourceVersion against other agents. */
+  private async writeAnnouncing(key: string, entries: Set<string>): Promise<void> {
+    const [namespace, name] = key.split('/') as [string, string];
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const svc = attempt === 0 ? this.services.get(key) : await this.core.readNamespacedService({ name, namespace }).catch(() => undefined);
+      if (!svc) return;
+      const a = svc.metadata?.annotations ?? {};
+      const patch: Record<string, string | null> = {};
+      for (const family of ['IPv4', 'IPv6'] as const) {
+        const annotation = family === 'IPv4' ? ANNOTATIONS.announcingIPv4 : ANNOTATIONS.announcingIPv6;
+        const others = announcingEntries(a[annotation]).filter((e) => !e.startsWith(`${this.opts.node},`));
+        const ours = [...new Set([...entries].filter((e) => e.split('|')[2] === family).map((e) => `${this.opts.node},${e.split('|')[1]}`))];
+        const value = [...others, ...ours].sort().join(' ');
+        if (value !== (a[annotation] ?? '')) patch[annotation] = value === '' ? null : value;
+      }
+      if (Object.keys(patch).length === 0) return;
+      try {
+        await this.core.patchNamespacedService(
+          { name, namespace, body: { metadata: { resourceVersion: svc.metadata?.resourceVersion, annotations: patch } } },
+          mergePatch(),
+        );
+        return;
+      } catch (err) {
+        const code = (err as { code?: number }).code;
+        if (code === 404) return;
+        if (code !== 409) throw err;
+      }
+    }
+    throw new Error(`announcing annotation of ${key}: too many conflicting writers`);
+  }
+}
+
+function sameSet(a: Set<string>, b: Set<string> | undefined): boolean {
+  return b !== undefined && a.size === b.size && [...a].every((x) => b.has(x));
+}
+
+/** The network (prefix) an interface address belongs to, e.g. 198.51.100.1/24 → 198.51.100.0/24. */
+function networkOf(a: InterfaceAddress): string | undefined {
+  const bits = a.family === 'IPv4' ? 32 : 128;
+  if (a.prefix >= bits) return undefined;
+  try {
+    const value = a.family === 'IPv4' ? a.ip.split('.').reduce((acc, o) => (acc << 8n) | BigInt(Number(o)), 0n) : ipv6Value(a.ip);
+    const mask = ((1n << BigInt(bits)) - 1n) ^ ((1n << BigInt(bits - a.prefix)) - 1n);
+    const net = value & mask;
+    return `${formatNet(a.family, net)}/${a.prefix}`;
+  } catch {
+    return cidrOf(a);
+  }
+}
+
+function ipv6Value(ip: string): bigint {
+  const [head, tail] = ip.split('::') as [string, string | undefined];
+  const h = head === '' ? [] : head.split(':');
+  const t = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+  return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
+}
+
+function formatNet(family: 'IPv4' | 'IPv6', value: bigint): string {
+  if (family === 'IPv4') return [24n, 16n, 8n, 0n].map((s) => String((value >> s) & 255n)).join('.');
+  const groups = Array.from({ length: 8 }, (_, i) => ((value >> BigInt(112 - 16 * i)) & 0xffffn).toString(16));
+  return groups.join(':');
+}

@@ -1,0 +1,170 @@
+// Who is alive, from per-node Leases (coordination.k8s.io/v1) that carry each agent's
+// subnets. Each agent renews its own Lease and watches the others'. A Lease whose
+// renewals stop is dead after its duration, measured on our clock from when we saw it
+// last change; a deleted Lease (graceful stop) is dead at once.
+//
+// When our own renewals fail too, the API server is what is broken, not the peers:
+// the member set is frozen at its last known value instead of expiring everybody, so
+// that announcements do not all stop while the API server is away.
+
+import { CoordinationV1Api, V1MicroTime } from '@kubernetes/client-node';
+import type { KubeConfig, V1Lease } from '@kubernetes/client-node';
+import { Informer } from '../k8s/informer.ts';
+import type { Logger } from '../log.ts';
+import type { Member } from './desired.ts';
+
+export const LEASE_LABEL = 'purelb.io/component';
+export const LEASE_LABEL_VALUE = 'lbnodeagent';
+export const SUBNETS_ANNOTATION = 'purelb.io/subnets';
+
+export interface MembershipSource {
+  members(): Member[];
+  onChange(listener: () => void): void;
+}
+
+export interface LeaseMembershipOptions {
+  kc: KubeConfig;
+  namespace: string;
+  node: string;
+  leaseDurationMs?: number;
+  renewIntervalMs?: number;
+  log: Logger;
+}
+
+export function leaseName(node: string): string {
+  return `lbnodeagent-${node}`;
+}
+
+function httpCode(err: unknown): number | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err ? Number((err as { code: unknown }).code) : undefined;
+}
+
+export class LeaseMembership implements MembershipSource {
+  private readonly api: CoordinationV1Api;
+  private readonly leases: Informer<V1Lease>;
+  private readonly opts: Required<Omit<LeaseMembershipOptions, 'log'>> & { log: Logger };
+  private readonly seen = new Map<string, { renew: string; at: number }>();
+  private readonly listeners: Array<() => void> = [];
+  private subnets: readonly string[] = [];
+  private eligible = true;
+  private lastRenewOk = 0;
+  private live: Member[] = [];
+  private fingerprint = '';
+  private timers: NodeJS.Timeout[] = [];
+  private stopped = false;
+
+  constructor(opts: LeaseMembershipOptions) {
+    this.opts = { leaseDurationMs: 10_000, renewIntervalMs: 2_000, ...opts };
+    this.api = opts.kc.makeApiClient(CoordinationV1Api);
+    const selector = `${LEASE_LABEL}=${LEASE_LABEL_VALUE}`;
+    this.leases = new Informer<V1Lease>(opts.kc, {
+      name: 'leases',
+      path: `/apis/coordination.k8s.io/v1/namespaces/${opts.namespace}/leases`,
+      labelSelector: selector,
+      list: () => this.api.listNamespacedLease({ namespace: opts.namespace, labelSelector: selector }),
+      log: opts.log,
+    });
+    this.leases.on(() => this.recompute());
+  }
+
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  members(): Member[] {
+    return this.live;
+  }
+
+  /** Publishes this node's Lease with its subnets (or withdraws it when not eligible). */
+  async publish(subnets: readonly string[], eligible: boolean): Promise<void> {
+    const changed = eligible !== this.eligible || subnets.join(',') !== this.subnets.join(',');
+    this.subnets = [...subnets];
+    this.eligible = eligible;
+    if (!changed) return;
+    if (eligible) await this.renew();
+    else await this.deleteOwn();
+  }
+
+  async start(subnets: readonly string[], eligible: boolean): Promise<void> {
+    this.subnets = [...subnets];
+    this.eligible = eligible;
+    if (eligible) await this.renew();
+    await this.leases.start();
+    this.recompute();
+    const renew = setInterval(() => {
+      if (this.eligible) void this.renew();
+    }, this.opts.renewIntervalMs);
+    const expire = setInterval(() => this.recompute(), Math.max(100, Math.floor(this.opts.leaseDurationMs / 20)));
+    renew.unref();
+    expire.unref();
+    this.timers = [renew, expire];
+  }
+
+  /** Stops renewing and deletes our Lease so that peers take over at once. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    await this.leases.stop();
+    await this.deleteOwn();
+  }
+
+  private async deleteOwn(): Promise<void> {
+    try {
+      await this.api.deleteNamespacedLease({ name: leaseName(this.opts.node), namespace: this.opts.namespace });
+    } catch (err) {
+      if (httpCode(err) !== 404) this.opts.log.warn('could not delete own lease', { op: 'membership', err });
+    }
+  }
+
+  private async renew(): Promise<void> {
+    if (this.stopped) return;
+    const { node, namespace } = this.opts;
+    const name = leaseName(node);
+    const body: V1Lease = {
+      metadata: { name, namespace, labels: { [LEASE_LABEL]: LEASE_LABEL_VALUE }, annotations: { [SUBNETS_ANNOTATION]: this.subnets.join(',') } },
+      spec: { holderIdentity: node, leaseDurationSeconds: Math.ceil(this.opts.leaseDurationMs / 1000), renewTime: new V1MicroTime() },
+    };
+    try {
+      try {
+        const current = await this.api.readNamespacedLease({ name, namespace });
+        body.metadata = { ...body.metadata, resourceVersion: current.metadata?.resourceVersion };
+        body.spec = { ...current.spec, ...body.spec };
+        await this.api.replaceNamespacedLease({ name, namespace, body });
+      } catch (err) {
+        if (httpCode(err) !== 404) throw err;
+        await this.api.createNamespacedLease({ namespace, body: { ...body, spec: { ...body.spec, acquireTime: new V1MicroTime() } } });
+      }
+      this.lastRenewOk = Date.now();
+    } catch (err) {
+      this.opts.log.warn('lease renewal failed', { op: 'membership', node, err });
+    }
+  }
+
+  private recompute(): void {
+    const now = Date.now();
+    const apiHealthy = !this.eligible || now - this.lastRenewOk < this.opts.leaseDurationMs;
+    const live: Member[] = [];
+    const present = new Set<string>();
+    for (const lease of this.leases.list()) {
+      const node = lease.spec?.holderIdentity;
+      if (!node) continue;
+      present.add(node);
+      const renew = lease.spec?.renewTime ? new Date(lease.spec.renewTime).toISOString() : '';
+      const prior = this.seen.get(node);
+      if (!prior || prior.renew !== renew) this.seen.set(node, { renew, at: now });
+      const at = this.seen.get(node)?.at ?? now;
+      const durationMs = (lease.spec?.leaseDurationSeconds ?? 10) * 1000;
+      const subnets = (lease.metadata?.annotations?.[SUBNETS_ANNOTATION] ?? '').split(',').filter((s) => s !== '');
+      const alive = node === this.opts.node ? this.eligible : !apiHealthy || at + durationMs > now;
+      if (alive) live.push({ node, subnets });
+    }
+    for (const node of [...this.seen.keys()]) if (!present.has(node)) this.seen.delete(node);
+    if (!apiHealthy && this.fingerprint !== '') return;
+    live.sort((a, b) => a.node.localeCompare(b.node));
+    const fingerprint = JSON.stringify(live);
+    if (fingerprint === this.fingerprint) return;
+    this.fingerprint = fingerprint;
+    this.live = live;
+    for (const l of this.listeners) l();
+  }
+}
