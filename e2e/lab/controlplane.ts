@@ -3,14 +3,14 @@
 // service-account issuer and dual-stack Service CIDRs. No kubelet, no controller
 // manager: tests create Nodes and EndpointSlices themselves.
 
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { API_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT, HOST_V4, SERVICE_CIDRS } from './plan.ts';
-import { labDir, repoRoot } from './paths.ts';
-import { isRunning, readPid, stopPid } from './procs.ts';
+import { CONTROL_PLANE_DIR, LAB_DIR, REPO_ROOT, daemonAlive, readDaemons, startDaemon, stopDaemon } from './exec.ts';
+import type { DaemonRecord } from './exec.ts';
 
 const SA_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 
@@ -24,12 +24,15 @@ export const IDENTITIES = {
 export type Identity = keyof typeof IDENTITIES;
 
 export function binDir(): string {
-  return path.join(repoRoot(), 'e2e', 'controlplane', 'bin');
+  return path.join(REPO_ROOT, 'e2e', 'controlplane', 'bin');
 }
 
 export function kubeconfigPath(identity: Identity = 'admin'): string {
-  return path.join(labDir(), identity === 'admin' ? 'admin.kubeconfig' : `${identity}.kubeconfig`);
+  return path.join(LAB_DIR, identity === 'admin' ? 'admin.kubeconfig' : `${identity}.kubeconfig`);
 }
+
+const PKI_DIR = path.join(CONTROL_PLANE_DIR, 'pki');
+const ETCD_DATA = path.join(CONTROL_PLANE_DIR, 'etcd-data');
 
 export function apiServerURL(): string {
   return `https://${HOST_V4}:${API_PORT}`;
@@ -37,7 +40,7 @@ export function apiServerURL(): string {
 
 /** Builds the binaries if the cache lacks them (no-op when warm). */
 export function buildControlPlane(): void {
-  execFileSync('bash', [path.join(repoRoot(), 'e2e', 'controlplane', 'build.sh')], { stdio: 'inherit' });
+  execFileSync('bash', [path.join(REPO_ROOT, 'e2e', 'controlplane', 'build.sh')], { stdio: 'inherit' });
 }
 
 function pki(dir: string): void {
@@ -66,13 +69,13 @@ function writeTokens(dir: string): Record<Identity, string> {
 }
 
 export function readToken(identity: Identity): string {
-  const tokens = JSON.parse(readFileSync(path.join(labDir(), 'pki', 'tokens.json'), 'utf8')) as Record<Identity, string>;
+  const tokens = JSON.parse(readFileSync(path.join(PKI_DIR, 'tokens.json'), 'utf8')) as Record<Identity, string>;
   return tokens[identity];
 }
 
 /** A kubeconfig for `user` with bearer `token` (used for static and ServiceAccount tokens). */
 export function kubeconfigYAML(user: string, token: string): string {
-  const ca = readFileSync(path.join(labDir(), 'pki', 'ca.crt')).toString('base64');
+  const ca = readFileSync(path.join(PKI_DIR, 'ca.crt')).toString('base64');
   return `apiVersion: v1
 kind: Config
 clusters:
@@ -91,25 +94,19 @@ current-context: ${user}@purelb-lab
 `;
 }
 
-function startProcess(name: string, bin: string, args: string[]): number {
-  const log = openSync(path.join(labDir(), `${name}.log`), 'a');
-  const child = spawn(bin, args, { detached: true, stdio: ['ignore', log, log] });
-  closeSync(log);
-  if (child.pid === undefined) throw new Error(`${name}: failed to start ${bin}`);
-  child.unref();
-  writeFileSync(path.join(labDir(), `${name}.pid`), `${child.pid}\n`);
-  return child.pid;
+function startProcess(name: string, bin: string, args: string[]): DaemonRecord {
+  // The binary path is unique to the lab's cache, so it serves as the PID marker.
+  return startDaemon(name, [bin, ...args], bin, CONTROL_PLANE_DIR);
 }
 
-async function waitFor(what: string, timeoutMs: number, probe: () => Promise<boolean>, logName: string): Promise<void> {
+async function waitFor(what: string, timeoutMs: number, probe: () => Promise<boolean>, rec: DaemonRecord): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (let attempt = 0; Date.now() < deadline && attempt < 10_000; attempt++) {
     if (await probe()) return;
-    if (!isRunning(readPid(logName))) break;
+    if (!daemonAlive(rec)) break;
     await sleep(200);
   }
-  const logFile = path.join(labDir(), `${logName}.log`);
-  const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-25).join('\n') : '(no log)';
+  const tail = existsSync(rec.log) ? readFileSync(rec.log, 'utf8').split('\n').slice(-25).join('\n') : '(no log)';
   throw new Error(`${what} did not become ready within ${timeoutMs} ms; last log lines:\n${tail}`);
 }
 
@@ -128,7 +125,7 @@ export async function apiGet(pathname: string, identity: Identity = 'admin'): Pr
   try {
     const out = execFileSync(
       'curl',
-      ['-sS', '--max-time', '2', '--cacert', path.join(labDir(), 'pki', 'ca.crt'), '-H', `Authorization: Bearer ${readToken(identity)}`, '-w', '\n%{http_code}', `${apiServerURL()}${pathname}`],
+      ['-sS', '--max-time', '2', '--cacert', path.join(PKI_DIR, 'ca.crt'), '-H', `Authorization: Bearer ${readToken(identity)}`, '-w', '\n%{http_code}', `${apiServerURL()}${pathname}`],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     ).toString();
     const cut = out.lastIndexOf('\n');
@@ -146,16 +143,14 @@ async function apiReady(): Promise<boolean> {
 export async function controlPlaneUp(): Promise<void> {
   buildControlPlane();
   await controlPlaneDown();
-  const dir = labDir();
-  const pkiDir = path.join(dir, 'pki');
+  const pkiDir = PKI_DIR;
   mkdirSync(pkiDir, { recursive: true });
   pki(pkiDir);
   const tokens = writeTokens(pkiDir);
   const bin = binDir();
 
-  const etcdData = path.join(dir, 'etcd-data');
-  rmSync(etcdData, { recursive: true, force: true });
-  startProcess('etcd', path.join(bin, 'etcd'), [
+  const etcdData = ETCD_DATA;
+  const etcd = startProcess('etcd', path.join(bin, 'etcd'), [
     '--name=lab',
     `--data-dir=${etcdData}`,
     `--listen-client-urls=http://127.0.0.1:${ETCD_CLIENT_PORT}`,
@@ -169,9 +164,9 @@ export async function controlPlaneUp(): Promise<void> {
     '--quota-backend-bytes=4294967296',
     '--log-level=warn',
   ]);
-  await waitFor('etcd', 30_000, etcdHealthy, 'etcd');
+  await waitFor('etcd', 30_000, etcdHealthy, etcd);
 
-  startProcess('kube-apiserver', path.join(bin, 'kube-apiserver'), [
+  const apiServer = startProcess('kube-apiserver', path.join(bin, 'kube-apiserver'), [
     `--etcd-servers=http://127.0.0.1:${ETCD_CLIENT_PORT}`,
     `--bind-address=${HOST_V4}`,
     `--advertise-address=${HOST_V4}`,
@@ -195,7 +190,7 @@ export async function controlPlaneUp(): Promise<void> {
     '--event-ttl=2h',
     '--v=1',
   ]);
-  await waitFor('kube-apiserver', 90_000, apiReady, 'kube-apiserver');
+  await waitFor('kube-apiserver', 90_000, apiReady, apiServer);
 
   for (const id of Object.keys(IDENTITIES) as Identity[]) {
     writeFileSync(kubeconfigPath(id), kubeconfigYAML(IDENTITIES[id].user, tokens[id]), { mode: 0o600 });
@@ -203,15 +198,13 @@ export async function controlPlaneUp(): Promise<void> {
 }
 
 export async function controlPlaneDown(): Promise<void> {
-  await stopPid('kube-apiserver', ['kube-apiserver']);
-  await stopPid('etcd', ['etcd']);
-  rmSync(path.join(labDir(), 'etcd-data'), { recursive: true, force: true });
+  // The API server first, so that it never runs without its store.
+  const daemons = readDaemons(CONTROL_PLANE_DIR).sort((a, b) => (a.name === 'etcd' ? 1 : 0) - (b.name === 'etcd' ? 1 : 0));
+  for (const rec of daemons) await stopDaemon(rec, 10_000);
+  rmSync(ETCD_DATA, { recursive: true, force: true });
 }
 
 export function controlPlaneStatus(): { etcd: number | undefined; apiServer: number | undefined; kubeconfig: string } {
-  const alive = (name: string) => {
-    const pid = readPid(name);
-    return isRunning(pid) ? pid : undefined;
-  };
+  const alive = (name: string) => readDaemons(CONTROL_PLANE_DIR).find((r) => r.name === name && daemonAlive(r))?.pid;
   return { etcd: alive('etcd'), apiServer: alive('kube-apiserver'), kubeconfig: kubeconfigPath() };
 }

@@ -5,7 +5,7 @@
 
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LAB_DIR_NAME } from './plan.ts';
 
@@ -178,20 +178,23 @@ export interface DaemonRecord {
   startedAt: string;
 }
 
-const pidFile = (name: string): string => join(NET_DIR, `${name}.pid.json`);
+/** Where the control plane keeps its processes: apart from NET_DIR, so cycling the network leaves it running. */
+export const CONTROL_PLANE_DIR = join(LAB_DIR, 'cp');
 
-export function ensureNetDir(): void {
-  mkdirSync(NET_DIR, { recursive: true });
+const pidFile = (name: string, dir: string): string => join(dir, `${name}.pid.json`);
+
+export function ensureNetDir(dir = NET_DIR): void {
+  mkdirSync(dir, { recursive: true });
 }
 
 /**
  * Starts argv detached (own session, stdout+stderr to NET_DIR/<name>.log) and records its
  * PID. The marker must be part of argv so a recycled PID is never mistaken for ours.
  */
-export function startDaemon(name: string, argv: readonly string[], marker: string): DaemonRecord {
+export function startDaemon(name: string, argv: readonly string[], marker: string, dir = NET_DIR): DaemonRecord {
   if (!argv.join(' ').includes(marker)) throw new Error(`startDaemon ${name}: marker ${marker} not in argv`);
-  ensureNetDir();
-  const log = join(NET_DIR, `${name}.log`);
+  ensureNetDir(dir);
+  const log = join(dir, `${name}.log`);
   const fd = openSync(log, 'w');
   const [cmd, ...args] = argv;
   if (cmd === undefined) throw new Error('startDaemon: empty argv');
@@ -203,26 +206,26 @@ export function startDaemon(name: string, argv: readonly string[], marker: strin
     });
     child.unref();
     const rec: DaemonRecord = { name, pid: child.pid, marker, argv: [...argv], log, startedAt: new Date().toISOString() };
-    writeFileSync(pidFile(name), JSON.stringify(rec, null, 2) + '\n');
+    writeFileSync(pidFile(name, dir), JSON.stringify(rec, null, 2) + '\n');
     return rec;
   } finally {
     closeSync(fd);
   }
 }
 
-export function readDaemons(): DaemonRecord[] {
+export function readDaemons(dir = NET_DIR): DaemonRecord[] {
   let names: string[];
   try {
-    names = readdirSync(NET_DIR).filter((f) => f.endsWith('.pid.json'));
+    names = readdirSync(dir).filter((f) => f.endsWith('.pid.json'));
   } catch {
     return [];
   }
   const out: DaemonRecord[] = [];
   for (const f of names.sort()) {
     try {
-      out.push(JSON.parse(readFileSync(join(NET_DIR, f), 'utf8')) as DaemonRecord);
+      out.push(JSON.parse(readFileSync(join(dir, f), 'utf8')) as DaemonRecord);
     } catch {
-      rmSync(join(NET_DIR, f), { force: true });
+      rmSync(join(dir, f), { force: true });
     }
   }
   return out;
@@ -282,6 +285,6 @@ function pidAlive(pid: number): boolean {
 
 export async function stopDaemon(rec: DaemonRecord, graceMs = 3000): Promise<boolean> {
   const stopped = await stopPid(rec.pid, rec.marker, graceMs);
-  rmSync(pidFile(rec.name), { force: true });
+  rmSync(join(dirname(rec.log), `${rec.name}.pid.json`), { force: true });
   return stopped;
 }

@@ -1,26 +1,18 @@
 // Small helpers shared by lab tests: bounded waiting and idempotent namespaces.
 
 import { CoreV1Api } from '@kubernetes/client-node';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { kubeConfig } from './kube.ts';
 import { binDir, kubeconfigPath } from './controlplane.ts';
 import type { Identity } from './controlplane.ts';
-import { run } from './exec.ts';
+import { REPO_ROOT, run, waitUntil as poll } from './exec.ts';
 import type { ExecResult } from './exec.ts';
-import { repoRoot } from './paths.ts';
 import { toLabAddresses } from './plan.ts';
 
 /** Polls `probe` every `everyMs` until it is true; throws naming `what` after `timeoutMs`. */
 export async function waitUntil(what: string, timeoutMs: number, probe: () => boolean | Promise<boolean>, everyMs = 50): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 1_000_000; i++) {
-    if (await probe()) return;
-    if (Date.now() >= deadline) break;
-    await sleep(everyMs);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
+  await poll(async () => (await probe()) || undefined, { timeoutMs, intervalMs: everyMs, what });
 }
 
 export async function ensureNamespace(name: string): Promise<void> {
@@ -43,13 +35,13 @@ export async function kubectl(args: string[], opts: { input?: string; identity?:
 
 /** Installs (or updates) the project's CRDs and waits until they are served. */
 export async function applyCRDs(): Promise<void> {
-  await kubectl(['apply', '--server-side', '--force-conflicts', '-f', path.join(repoRoot(), 'crds')]);
+  await kubectl(['apply', '--server-side', '--force-conflicts', '-f', path.join(REPO_ROOT, 'crds')]);
   await kubectl(['wait', '--for=condition=Established', '--timeout=30s', 'crd/servicegroups.purelb.io', 'crd/lbnodeagents.purelb.io']);
 }
 
 /** The reference manifests of shared/examples, moved into the lab's address ranges. */
 export function referenceManifest(file: 'servicegroups.yaml' | 'services.yaml'): string {
-  return toLabAddresses(readFileSync(path.join(repoRoot(), '..', 'shared', 'examples', file), 'utf8'));
+  return toLabAddresses(readFileSync(path.join(REPO_ROOT, '..', 'shared', 'examples', file), 'utf8'));
 }
 
 let nextPort = 17_400 + (process.pid % 500);
