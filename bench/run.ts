@@ -13,6 +13,8 @@ export interface Suite {
 
 const SUITES: Readonly<Record<string, () => Promise<Suite>>> = {
   ipam: () => import('./ipam.ts'),
+  netlink: () => import('./netlink.ts'),
+  announce: () => import('./announce.ts'),
 };
 
 function formatValue(value: number): string {

@@ -1,0 +1,52 @@
+// Serves a HostNetwork inside a test namespace (see netns-fixture.ts); results are
+// made JSON-safe (errors become their messages).
+
+import { openHostNetwork } from './rtnetlink.ts';
+import type { AddressKey, AddressSpec, Family, Subscription } from './host-network.ts';
+import type { FixtureModule } from './netns-fixture.ts';
+
+function plain<T extends object>(results: T[]): unknown[] {
+  return results.map((r) => ('error' in r && r.error instanceof Error ? { ...r, error: r.error.message } : r));
+}
+
+const fixture: FixtureModule = (emit) => {
+  const net = openHostNetwork();
+  let subscription: Subscription | undefined;
+  return {
+    listLinks: () => net.listLinks(),
+    findLink: (name: string) => net.findLink(name),
+    listAddresses: (filter?: { ifindex?: number; family?: Family; ours?: boolean }) => net.listAddresses(filter),
+    addAddresses: async (specs: AddressSpec[]) => plain(await net.addAddresses(specs)),
+    deleteAddresses: async (keys: AddressKey[]) => plain(await net.deleteAddresses(keys)),
+    defaultRouteLink: (family: Family) => net.defaultRouteLink(family),
+    linkForIp: (ip: string) => net.linkForIp(ip),
+    ensureDummyLink: (name: string) => net.ensureDummyLink(name),
+    /** Starts forwarding notifications as events; a small buffer provokes overruns. */
+    watch: (notificationBufferBytes?: number) => {
+      const watcher = notificationBufferBytes === undefined ? net : openHostNetwork({ notificationBufferBytes });
+      subscription ??= watcher.watch((event) => emit({ ...event, at: Date.now() }));
+    },
+    /** Keeps the event loop busy, so that notifications pile up unread. */
+    block: (ms: number) => {
+      const until = Date.now() + Math.min(ms, 5000);
+      while (Date.now() < until) {
+        // busy on purpose
+      }
+    },
+    /** Adds the specs and reports how long the kernel took to have them all. */
+    timedAdd: async (specs: AddressSpec[]) => {
+      const started = performance.now();
+      const results = await net.addAddresses(specs);
+      const ms = performance.now() - started;
+      return { ms, added: results.filter((r) => r.outcome === 'added').length };
+    },
+    timedDelete: async (keys: AddressKey[]) => {
+      const started = performance.now();
+      const results = await net.deleteAddresses(keys);
+      const ms = performance.now() - started;
+      return { ms, deleted: results.filter((r) => r.outcome === 'deleted').length };
+    },
+  };
+};
+
+export default fixture;
