@@ -9,6 +9,7 @@
 
 import { readFileSync } from 'node:fs';
 import { release as kernelRelease } from 'node:os';
+import { getSystemErrorName } from 'node:util';
 import { createNetlink, Protocol, rt } from 'netlink';
 import type { NetlinkMessage, NetlinkSocket } from 'netlink';
 import {
@@ -103,11 +104,11 @@ export class NetlinkError extends Error {
 }
 
 function errnoName(errno: number): string {
-  const names: Record<number, string> = {
-    1: 'EPERM', 2: 'ENOENT', 13: 'EACCES', 16: 'EBUSY', 17: 'EEXIST', 19: 'ENODEV', 22: 'EINVAL',
-    95: 'EOPNOTSUPP', 99: 'EADDRNOTAVAIL', 105: 'ENOBUFS',
-  };
-  return names[errno] ?? `errno ${errno}`;
+  try {
+    return getSystemErrorName(-errno);
+  } catch {
+    return `errno ${errno}`;
+  }
 }
 
 /**
