@@ -35,6 +35,11 @@ export function serveMetrics(port: number, host: string, ready: () => boolean): 
     res.writeHead(404);
     res.end();
   });
+  server.on('error', (err) => {
+    // Without its endpoint the component cannot be probed or scraped: fail loudly.
+    console.error(JSON.stringify({ level: 'error', message: `metrics endpoint ${host}:${port} unavailable`, err: err.message }));
+    process.exit(1);
+  });
   server.listen(port, host);
   return server;
 }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { CoreV1Api } from '@kubernetes/client-node';
 import type { V1Service } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
-import { startAllocator } from '../lab/components.ts';
+import { startAllocator, stopAllComponents } from '../lab/components.ts';
 import type { Component } from '../lab/components.ts';
 import { kubeConfig } from '../lab/kube.ts';
 import { applyCRDs, ensureNamespace, freePort, kubectl, referenceManifest, waitUntil } from '../lab/testkit.ts';
@@ -37,6 +37,7 @@ async function eventsOf(name: string): Promise<Array<{ reason: string; message: 
 }
 
 before(async () => {
+  await stopAllComponents();
   await applyCRDs();
   await ensureNamespace(SG_NS);
   await ensureNamespace(APP_NS);

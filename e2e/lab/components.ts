@@ -3,7 +3,7 @@
 // daemon (PID + marker), so `lab down` stops whatever a crashed test left running.
 
 import { readFileSync } from 'node:fs';
-import { NODE_BIN, REPO_ROOT, daemonAlive, startDaemon, stopDaemon } from './exec.ts';
+import { NODE_BIN, REPO_ROOT, daemonAlive, readDaemons, startDaemon, stopDaemon } from './exec.ts';
 import type { DaemonRecord } from './exec.ts';
 import { kubeconfigPath } from './controlplane.ts';
 import type { Identity } from './controlplane.ts';
@@ -38,6 +38,12 @@ function component(rec: DaemonRecord): Component {
       }
     },
   };
+}
+
+/** Stops every allocator and agent the lab runs (a demo's, a crashed test's), so a test starts clean. */
+export async function stopAllComponents(): Promise<void> {
+  const ours = readDaemons().filter((r) => r.name.startsWith('allocator-') || r.name.startsWith('agent-'));
+  await Promise.all(ours.map((r) => stopDaemon(r, 5000)));
 }
 
 export interface AllocatorProcessOptions {

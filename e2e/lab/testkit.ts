@@ -1,6 +1,7 @@
 // Small helpers shared by lab tests: bounded waiting and idempotent namespaces.
 
 import { CoreV1Api } from '@kubernetes/client-node';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { kubeConfig } from './kube.ts';
@@ -48,4 +49,17 @@ let nextPort = 17_400 + (process.pid % 500);
 /** A loopback port for a component's metrics endpoint, distinct within this process. */
 export function freePort(): number {
   return nextPort++;
+}
+
+/** The Secret holding the agents' heartbeat key, created once per namespace. */
+export async function ensureHeartbeatSecret(namespace: string): Promise<void> {
+  const core = kubeConfig().makeApiClient(CoreV1Api);
+  try {
+    await core.createNamespacedSecret({
+      namespace,
+      body: { metadata: { name: 'purelb-heartbeat', namespace }, data: { key: randomBytes(32).toString('base64') } },
+    });
+  } catch (err) {
+    if ((err as { code?: number }).code !== 409) throw err;
+  }
 }

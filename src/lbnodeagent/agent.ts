@@ -44,6 +44,11 @@ export interface AgentOptions {
   log: Logger;
   /** Periodic re-read of the kernel to repair drift. */
   reconcileIntervalMs?: number;
+  /**
+   * Lifetime in seconds of local VIPs, renewed by every reconcile: if the agent dies
+   * while the node lives, its VIPs leave the kernel by themselves. 0 disables.
+   */
+  deadmanSec?: number;
 }
 
 export interface AgentStats {
@@ -125,15 +130,20 @@ export class Agent {
     } catch (err) {
       this.log.warn('cannot read own Node object; nodeSelector sees no labels', { op: 'start', node: this.opts.node, err });
     }
+    const t0 = Date.now();
     await Promise.all([this.services.start(), this.slices.start(), this.groups.start(), this.agents.start()]);
+    const synced = Date.now();
     this.pickConfig();
     await this.resolveLocalInterface();
     await this.opts.membership.start(this.localSubnets, this.eligible());
+    this.log.debug('agent start phases', { op: 'start', syncMs: synced - t0, membershipMs: Date.now() - synced });
     // Any change of links or addresses (ours removed by hand, a subnet appearing, an overflow)
     // asks for a reconcile; our own changes coalesce into at most one more.
     const sub = this.opts.net.watch(() => this.trigger());
     this.unwatch = () => sub.close();
-    this.timer = setInterval(() => this.trigger(), this.opts.reconcileIntervalMs ?? 10_000);
+    const deadmanMs = (this.opts.deadmanSec ?? 0) * 1000;
+    const every = Math.min(this.opts.reconcileIntervalMs ?? 10_000, deadmanMs > 0 ? deadmanMs / 3 : Infinity);
+    this.timer = setInterval(() => this.trigger(), every);
     this.timer.unref();
     this.started = true;
     this.trigger();
@@ -261,6 +271,7 @@ export class Agent {
       members: this.opts.membership.members(),
       services,
       groups,
+      deafPeers: this.opts.membership.deafPeers?.() ?? new Set(),
     };
   }
 
@@ -275,6 +286,7 @@ export class Agent {
     await this.applyAnnotations(desired);
     this.stats.reconciles++;
     this.stats.lastReconcileMs = performance.now() - t0;
+    if (this.stats.lastReconcileMs > 1000) this.log.warn('slow reconcile', { op: 'reconcile', ms: Math.round(this.stats.lastReconcileMs), desired: desired.length });
   }
 
   private async applyKernel(desired: Announcement[]): Promise<void> {
@@ -302,7 +314,7 @@ export class Agent {
       }
       this.stats.removed += results.filter((r) => r.outcome === 'deleted').length;
     }
-    const lifetimeSec = this.config.localLifetimeSec;
+    const lifetimeSec = this.config.localLifetimeSec || (this.opts.deadmanSec ?? 0);
     const add = [...want.values()].filter((w) => !haveKeys.has(`${w.ifindex}|${w.ip}|${w.prefix}`) || (w.kind === 'local' && lifetimeSec > 0));
     if (add.length === 0) return;
     const results = await net.addAddresses(

@@ -17,6 +17,8 @@ export interface Member {
   node: string;
   /** CIDRs of the member's local interface(s), e.g. `198.51.100.0/24`. */
   subnets: readonly string[];
+  /** Where its heartbeats come from (`ip:port`); absent when it runs without them. */
+  heartbeat?: string;
 }
 
 export interface ServiceView {
@@ -45,6 +47,12 @@ export interface Snapshot {
   members: readonly Member[];
   services: readonly ServiceView[];
   groups: ReadonlyMap<string, PoolConfig>;
+  /**
+   * Peers that cannot hear this node and will act on it: for a local address this node
+   * wins, if such a peer is the one that wins without this node, it takes the address
+   * over, so this node yields it instead of holding it twice.
+   */
+  deafPeers?: ReadonlySet<string>;
 }
 
 export type AnnouncementKind = 'local' | 'nonlocal';
@@ -95,7 +103,8 @@ export function desiredAnnouncements(s: Snapshot): Announcement[] {
           .filter((m) => subnetOf(ip, m.subnets) !== undefined)
           .filter((m) => !svc.local || svc.endpointNodes.has(m.node))
           .map((m) => m.node);
-        if (winner(candidates, ip) === me) {
+        const yields = (s.deafPeers?.size ?? 0) > 0 && s.deafPeers?.has(winner(candidates.filter((c) => c !== me), ip) ?? '');
+        if (winner(candidates, ip) === me && !yields) {
           out.push({ service: svc.key, ip, family: addr.family, kind: 'local', interface: s.self.localInterface.name, prefix: local.prefix });
         }
         continue;

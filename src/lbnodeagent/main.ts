@@ -1,15 +1,20 @@
 // The node agent's entry point. It runs with hostNetwork on every node (in the lab:
 // inside the node's network namespace), announces what the election gives it, and on
-// SIGTERM withdraws everything and leaves the membership before exiting.
+// SIGTERM says goodbye to its peers, withdraws everything and leaves.
 
 import { hostname } from 'node:os';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../k8s/kubeconfig.ts';
 import { createLogger } from '../log.ts';
+import type { Logger } from '../log.ts';
 import { openHostNetwork } from '../netlink/rtnetlink.ts';
+import type { HostNetwork } from '../netlink/host-network.ts';
 import { serveMetrics } from '../server.ts';
 import { Agent } from './agent.ts';
 import { Announcer } from './announce/announcer.ts';
-import { LeaseMembership } from './membership.ts';
+import { HeartbeatDetector } from './heartbeat/detector.ts';
+import { FastMembership, LeaseMembership } from './membership.ts';
+import type { KubeConfig } from '@kubernetes/client-node';
 
 const env = process.env;
 const num = (name: string, fallback: number): number => {
@@ -20,6 +25,31 @@ const num = (name: string, fallback: number): number => {
   return n;
 };
 
+/** The shared heartbeat key from the Secret; undefined (and a warning) when it is missing. */
+async function heartbeatKey(kc: KubeConfig, namespace: string, log: Logger): Promise<Buffer | undefined> {
+  const name = env.PURELB_HEARTBEAT_SECRET ?? 'purelb-heartbeat';
+  try {
+    const secret = await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name, namespace });
+    const data = secret.data?.key;
+    if (!data) throw new Error(`Secret ${namespace}/${name} has no data key "key"`);
+    const key = Buffer.from(data, 'base64');
+    if (key.length < 16) throw new Error(`the heartbeat key in Secret ${namespace}/${name} is shorter than 16 bytes`);
+    return key;
+  } catch (err) {
+    log.warn('no heartbeat key: failure detection falls back to Lease expiry (seconds, not sub-second)', { op: 'heartbeat', secret: name, err });
+    return undefined;
+  }
+}
+
+/** The node's own address to send heartbeats from: the first global IPv4 of the default-route interface. */
+async function heartbeatAddress(net: HostNetwork): Promise<string | undefined> {
+  if (env.PURELB_HEARTBEAT_ADDRESS) return env.PURELB_HEARTBEAT_ADDRESS;
+  const link = await net.defaultRouteLink('IPv4');
+  if (!link) return undefined;
+  const addrs = await net.listAddresses({ ifindex: link.index, family: 'IPv4' });
+  return addrs.find((a) => !a.ours && a.scope === 0)?.ip;
+}
+
 async function main(): Promise<void> {
   const node = env.NODE_NAME ?? hostname();
   const log = createLogger('lbnodeagent').child({ node });
@@ -27,7 +57,7 @@ async function main(): Promise<void> {
   const namespace = env.PURELB_NAMESPACE ?? 'purelb';
   const net = openHostNetwork();
   const announcer = new Announcer({ findLink: (name) => net.findLink(name) });
-  const membership = new LeaseMembership({
+  const leases = new LeaseMembership({
     kc,
     namespace,
     node,
@@ -35,7 +65,35 @@ async function main(): Promise<void> {
     renewIntervalMs: num('PURELB_MEMBER_RENEW_MS', 2_000),
     log,
   });
-  const agent = new Agent({ kc, namespace, node, net, announcer, membership, log, reconcileIntervalMs: num('PURELB_RECONCILE_MS', 10_000) });
+  const key = await heartbeatKey(kc, namespace, log);
+  const address = key ? await heartbeatAddress(net) : undefined;
+  const membership =
+    key && address
+      ? new FastMembership(
+          leases,
+          new HeartbeatDetector({
+            node,
+            key,
+            bindAddress: address,
+            port: num('PURELB_HEARTBEAT_PORT', 7934),
+            intervalMs: num('PURELB_HEARTBEAT_INTERVAL_MS', 100),
+            missCount: num('PURELB_HEARTBEAT_MISS', 3),
+            log,
+          }),
+          node,
+        )
+      : leases;
+  const agent = new Agent({
+    kc,
+    namespace,
+    node,
+    net,
+    announcer,
+    membership,
+    log,
+    reconcileIntervalMs: num('PURELB_RECONCILE_MS', 10_000),
+    deadmanSec: num('PURELB_DEADMAN_SEC', 5),
+  });
   let ready = false;
   const server = serveMetrics(num('PURELB_METRICS_PORT', 7472), env.PURELB_METRICS_HOST ?? '0.0.0.0', () => ready);
 
@@ -58,7 +116,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'));
   await agent.start();
   ready = true;
-  log.info('agent ready', { op: 'start' });
+  log.info('agent ready', { op: 'start', heartbeat: membership instanceof FastMembership ? address : 'off' });
 }
 
 main().catch((err: unknown) => {

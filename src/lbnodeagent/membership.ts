@@ -12,14 +12,18 @@ import type { KubeConfig, V1Lease } from '@kubernetes/client-node';
 import { Informer } from '../k8s/informer.ts';
 import type { Logger } from '../log.ts';
 import type { Member } from './desired.ts';
+import type { HeartbeatDetector, Peer } from './heartbeat/detector.ts';
 
 export const LEASE_LABEL = 'purelb.io/component';
 export const LEASE_LABEL_VALUE = 'lbnodeagent';
 export const SUBNETS_ANNOTATION = 'purelb.io/subnets';
+export const HEARTBEAT_ANNOTATION = 'purelb.io/heartbeat';
 
 export interface MembershipSource {
   members(): Member[];
   onChange(listener: () => void): void;
+  /** Peers that cannot hear us and will act on it (see desired.ts). */
+  deafPeers?(): Set<string>;
 }
 
 export interface LeaseMembershipOptions {
@@ -46,6 +50,8 @@ export class LeaseMembership implements MembershipSource {
   private readonly seen = new Map<string, { renew: string; at: number }>();
   private readonly listeners: Array<() => void> = [];
   private subnets: readonly string[] = [];
+  /** Our heartbeat endpoint, published for peers; empty without heartbeats. */
+  heartbeatEndpoint = '';
   private eligible = true;
   private lastRenewOk = 0;
   private live: Member[] = [];
@@ -121,7 +127,12 @@ export class LeaseMembership implements MembershipSource {
     const { node, namespace } = this.opts;
     const name = leaseName(node);
     const body: V1Lease = {
-      metadata: { name, namespace, labels: { [LEASE_LABEL]: LEASE_LABEL_VALUE }, annotations: { [SUBNETS_ANNOTATION]: this.subnets.join(',') } },
+      metadata: {
+        name,
+        namespace,
+        labels: { [LEASE_LABEL]: LEASE_LABEL_VALUE },
+        annotations: { [SUBNETS_ANNOTATION]: this.subnets.join(','), ...(this.heartbeatEndpoint ? { [HEARTBEAT_ANNOTATION]: this.heartbeatEndpoint } : {}) },
+      },
       spec: { holderIdentity: node, leaseDurationSeconds: Math.ceil(this.opts.leaseDurationMs / 1000), renewTime: new V1MicroTime() },
     };
     try {
@@ -156,9 +167,11 @@ export class LeaseMembership implements MembershipSource {
       const durationMs = (lease.spec?.leaseDurationSeconds ?? 10) * 1000;
       const subnets = (lease.metadata?.annotations?.[SUBNETS_ANNOTATION] ?? '').split(',').filter((s) => s !== '');
       const alive = node === this.opts.node ? this.eligible : !apiHealthy || at + durationMs > now;
-      if (alive) live.push({ node, subnets });
+      const heartbeat = lease.metadata?.annotations?.[HEARTBEAT_ANNOTATION];
+      if (alive) live.push({ node, subnets, ...(heartbeat ? { heartbeat } : {}) });
     }
     for (const node of [...this.seen.keys()]) if (!present.has(node)) this.seen.delete(node);
+    if (this.eligible && !present.has(this.opts.node)) live.push({ node: this.opts.node, subnets: [...this.subnets] });
     if (!apiHealthy && this.fingerprint !== '') return;
     live.sort((a, b) => a.node.localeCompare(b.node));
     const fingerprint = JSON.stringify(live);
@@ -166,5 +179,60 @@ export class LeaseMembership implements MembershipSource {
     this.fingerprint = fingerprint;
     this.live = live;
     for (const l of this.listeners) l();
+  }
+}
+
+/**
+ * The Lease membership sharpened by the heartbeat detector: a member counts when its
+ * Lease is live and, if it publishes a heartbeat endpoint, the detector hears it and
+ * it is quorate. The Lease stays the authority on who exists and on their subnets.
+ */
+export class FastMembership implements MembershipSource {
+  private readonly leases: LeaseMembership;
+  private readonly detector: HeartbeatDetector;
+  private readonly node: string;
+
+  constructor(leases: LeaseMembership, detector: HeartbeatDetector, node: string) {
+    this.leases = leases;
+    this.detector = detector;
+    this.node = node;
+    leases.heartbeatEndpoint = detector.endpoint;
+    leases.onChange(() => this.detector.setPeers(this.peers()));
+  }
+
+  private peers(): Peer[] {
+    return this.leases
+      .members()
+      .filter((m): m is Member & { heartbeat: string } => m.heartbeat !== undefined)
+      .map((m) => ({ node: m.node, endpoint: m.heartbeat }));
+  }
+
+  members(): Member[] {
+    return this.leases.members().filter((m) => m.node === this.node || m.heartbeat === undefined || this.detector.usable(m.node));
+  }
+
+  deafPeers(): Set<string> {
+    return this.detector.deafPeers();
+  }
+
+  onChange(listener: () => void): void {
+    this.leases.onChange(listener);
+    this.detector.onChange(listener);
+  }
+
+  async start(subnets: readonly string[], eligible: boolean): Promise<void> {
+    await this.detector.start();
+    await this.leases.start(subnets, eligible);
+    this.detector.setPeers(this.peers());
+  }
+
+  publish(subnets: readonly string[], eligible: boolean): Promise<void> {
+    return this.leases.publish(subnets, eligible);
+  }
+
+  /** Says goodbye over the heartbeat path first (peers take over at once), then deletes the Lease. */
+  async stop(): Promise<void> {
+    await this.detector.stop();
+    await this.leases.stop();
   }
 }
