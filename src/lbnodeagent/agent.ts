@@ -20,6 +20,7 @@ import type { AgentConfig } from './config.ts';
 import { desiredAnnouncements } from './desired.ts';
 import type { Announcement, ServiceView, Snapshot } from './desired.ts';
 import type { MembershipSource } from './membership.ts';
+import { announcedAddresses, electionChanges, reconcileSeconds, takeoverSeconds } from './metrics.ts';
 
 const mergePatch = () => setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
@@ -90,6 +91,11 @@ export class Agent {
   /** What this agent announced last, per service: `ip|interface` entries. */
   private announced = new Map<string, Set<string>>();
   private readonly garpAborts = new Map<string, AbortController>();
+  private pendingAnnotations: Announcement[] | undefined;
+  private annotating: Promise<void> | undefined;
+  /** When the membership last changed and no reconcile has acted on it yet. */
+  private membershipChangedAt: number | undefined;
+  private localSet = '';
   readonly stats: AgentStats = { reconciles: 0, added: 0, removed: 0, lastReconcileMs: 0 };
 
   constructor(opts: AgentOptions) {
@@ -120,7 +126,10 @@ export class Agent {
     this.slices.on(() => this.trigger());
     this.groups.on(() => this.trigger());
     this.agents.on(() => this.trigger());
-    opts.membership.onChange(() => this.trigger());
+    opts.membership.onChange(() => {
+      this.membershipChangedAt ??= performance.now();
+      this.trigger();
+    });
   }
 
   async start(): Promise<void> {
@@ -160,7 +169,13 @@ export class Agent {
     await Promise.allSettled([this.opts.membership.stop(), this.running]);
     const ours = await this.opts.net.listAddresses({ ours: true });
     await this.opts.net.deleteAddresses(ours.map((a) => ({ ifindex: a.ifindex, ip: a.ip, prefix: a.prefix })));
-    await Promise.allSettled([...this.announced.keys()].map((key) => this.writeAnnouncing(key, new Set())));
+    // Annotations are cleaned up when the API server answers soon; the addresses are already gone.
+    this.pendingAnnotations = undefined;
+    const cleanup = (async () => {
+      await this.annotating;
+      await Promise.allSettled([...this.announced.keys()].map((key) => this.writeAnnouncing(key, new Set())));
+    })();
+    await Promise.race([cleanup, new Promise((r) => setTimeout(r, 3000).unref())]);
     await Promise.all([this.services.stop(), this.slices.stop(), this.groups.stop(), this.agents.stop()]);
   }
 
@@ -277,19 +292,34 @@ export class Agent {
 
   private async reconcile(): Promise<void> {
     const t0 = performance.now();
+    const changedAt = this.membershipChangedAt;
+    this.membershipChangedAt = undefined;
     this.pickConfig();
     const before = this.localSubnets.join(',');
     await this.resolveLocalInterface();
     if (before !== this.localSubnets.join(',')) await this.opts.membership.publish(this.localSubnets, this.eligible());
     const desired = desiredAnnouncements(this.snapshot());
-    await this.applyKernel(desired);
-    await this.applyAnnotations(desired);
+    const added = await this.applyKernel(desired, changedAt !== undefined);
+    if (changedAt !== undefined && added > 0) takeoverSeconds.observe((performance.now() - changedAt) / 1000);
+    const localSet = desired.filter((d) => d.kind === 'local').map((d) => d.ip).sort().join(',');
+    if (localSet !== this.localSet) electionChanges.inc();
+    this.localSet = localSet;
+    announcedAddresses.set({ kind: 'local' }, new Set(desired.filter((d) => d.kind === 'local').map((d) => d.ip)).size);
+    announcedAddresses.set({ kind: 'nonlocal' }, new Set(desired.filter((d) => d.kind === 'nonlocal').map((d) => d.ip)).size);
+    this.scheduleAnnotations(desired);
     this.stats.reconciles++;
     this.stats.lastReconcileMs = performance.now() - t0;
+    reconcileSeconds.observe(this.stats.lastReconcileMs / 1000);
     if (this.stats.lastReconcileMs > 1000) this.log.warn('slow reconcile', { op: 'reconcile', ms: Math.round(this.stats.lastReconcileMs), desired: desired.length });
   }
 
-  private async applyKernel(desired: Announcement[]): Promise<void> {
+  /**
+   * Makes the kernel match; returns how many addresses were newly added. New local
+   * addresses are announced; after a membership change every local address is, since
+   * neighbours may have followed another node's announcement meanwhile (a healed
+   * partition leaves the address in our kernel but their caches elsewhere).
+   */
+  private async applyKernel(desired: Announcement[], membershipChanged: boolean): Promise<number> {
     const net = this.opts.net;
     const links = new Map((await net.listLinks()).map((l) => [l.name, l]));
     if (desired.some((d) => d.kind === 'nonlocal') && !links.has(this.config.dummyInterface)) {
@@ -316,7 +346,11 @@ export class Agent {
     }
     const lifetimeSec = this.config.localLifetimeSec || (this.opts.deadmanSec ?? 0);
     const add = [...want.values()].filter((w) => !haveKeys.has(`${w.ifindex}|${w.ip}|${w.prefix}`) || (w.kind === 'local' && lifetimeSec > 0));
-    if (add.length === 0) return;
+    if (membershipChanged && this.config.garp.enabled) {
+      for (const w of want.values()) if (w.kind === 'local' && haveKeys.has(`${w.ifindex}|${w.ip}|${w.prefix}`)) this.sendGarp(w.interface, w.ip);
+    }
+    if (add.length === 0) return 0;
+    let addedCount = 0;
     const results = await net.addAddresses(
       add.map((w) => ({
         ifindex: w.ifindex,
@@ -329,6 +363,7 @@ export class Agent {
       const w = add[i] as Announcement & { ifindex: number };
       if (r.outcome === 'added') {
         this.stats.added++;
+        addedCount++;
         this.log.info('announced address', { op: 'announce', node: this.opts.node, ip: w.ip, interface: w.interface, kind: w.kind });
         if (w.kind === 'local' && this.config.garp.enabled) this.sendGarp(w.interface, w.ip);
       } else if (r.outcome === 'foreign') {
@@ -337,6 +372,7 @@ export class Agent {
         this.log.error('could not add address', { op: 'announce', ip: w.ip, interface: w.interface, err: r.error });
       }
     }
+    return addedCount;
   }
 
   private sendGarp(ifname: string, ip: string): void {
@@ -350,6 +386,27 @@ export class Agent {
       .finally(() => {
         if (this.garpAborts.get(ip) === abort) this.garpAborts.delete(ip);
       });
+  }
+
+  /**
+   * API writes run beside the reconcile loop, never inside it: while the API server is
+   * slow or away, the kernel side (including the dead-man lifetimes) keeps its pace.
+   * Only the latest desired state is written when several pile up.
+   */
+  private scheduleAnnotations(desired: Announcement[]): void {
+    this.pendingAnnotations = desired;
+    if (this.annotating) return;
+    this.annotating = (async () => {
+      for (let d = this.pendingAnnotations; d !== undefined; d = this.pendingAnnotations) {
+        this.pendingAnnotations = undefined;
+        try {
+          await this.applyAnnotations(d);
+        } catch (err) {
+          this.log.warn('announcing annotations not written', { op: 'annotate', err });
+        }
+      }
+      this.annotating = undefined;
+    })();
   }
 
   /** Keeps `purelb.io/announcing-*` and Events in line with what this node announces. */

@@ -14,6 +14,7 @@ import { Agent } from './agent.ts';
 import { Announcer } from './announce/announcer.ts';
 import { HeartbeatDetector } from './heartbeat/detector.ts';
 import { FastMembership, LeaseMembership } from './membership.ts';
+import { registerAnnouncementMetrics, registerMembershipMetrics } from './metrics.ts';
 import type { KubeConfig } from '@kubernetes/client-node';
 
 const env = process.env;
@@ -67,22 +68,25 @@ async function main(): Promise<void> {
   });
   const key = await heartbeatKey(kc, namespace, log);
   const address = key ? await heartbeatAddress(net) : undefined;
-  const membership =
+  const detector =
     key && address
-      ? new FastMembership(
-          leases,
-          new HeartbeatDetector({
-            node,
-            key,
-            bindAddress: address,
-            port: num('PURELB_HEARTBEAT_PORT', 7934),
-            intervalMs: num('PURELB_HEARTBEAT_INTERVAL_MS', 100),
-            missCount: num('PURELB_HEARTBEAT_MISS', 3),
-            log,
-          }),
+      ? new HeartbeatDetector({
           node,
-        )
-      : leases;
+          key,
+          bindAddress: address,
+          port: num('PURELB_HEARTBEAT_PORT', 7934),
+          intervalMs: num('PURELB_HEARTBEAT_INTERVAL_MS', 100),
+          missCount: num('PURELB_HEARTBEAT_MISS', 3),
+          log,
+        })
+      : undefined;
+  const membership = detector ? new FastMembership(leases, detector, node) : leases;
+  registerMembershipMetrics(
+    () => membership.members().length,
+    () => detector?.counters,
+    () => detector?.quorate(),
+  );
+  registerAnnouncementMetrics(() => announcer.counters());
   const agent = new Agent({
     kc,
     namespace,

@@ -39,6 +39,15 @@ export function leaseName(node: string): string {
   return `lbnodeagent-${node}`;
 }
 
+/** Rejects when `p` takes longer than `ms`: a hung API server must not hang the renew loop. */
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
 function httpCode(err: unknown): number | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? Number((err as { code: unknown }).code) : undefined;
 }
@@ -54,6 +63,7 @@ export class LeaseMembership implements MembershipSource {
   heartbeatEndpoint = '';
   private eligible = true;
   private lastRenewOk = 0;
+  private renewing = false;
   private live: Member[] = [];
   private fingerprint = '';
   private timers: NodeJS.Timeout[] = [];
@@ -135,12 +145,14 @@ export class LeaseMembership implements MembershipSource {
       },
       spec: { holderIdentity: node, leaseDurationSeconds: Math.ceil(this.opts.leaseDurationMs / 1000), renewTime: new V1MicroTime() },
     };
+    if (this.renewing) return;
+    this.renewing = true;
     try {
       try {
-        const current = await this.api.readNamespacedLease({ name, namespace });
+        const current = await withTimeout(this.api.readNamespacedLease({ name, namespace }), this.opts.renewIntervalMs);
         body.metadata = { ...body.metadata, resourceVersion: current.metadata?.resourceVersion };
         body.spec = { ...current.spec, ...body.spec };
-        await this.api.replaceNamespacedLease({ name, namespace, body });
+        await withTimeout(this.api.replaceNamespacedLease({ name, namespace, body }), this.opts.renewIntervalMs);
       } catch (err) {
         if (httpCode(err) !== 404) throw err;
         await this.api.createNamespacedLease({ namespace, body: { ...body, spec: { ...body.spec, acquireTime: new V1MicroTime() } } });
@@ -148,12 +160,16 @@ export class LeaseMembership implements MembershipSource {
       this.lastRenewOk = Date.now();
     } catch (err) {
       this.opts.log.warn('lease renewal failed', { op: 'membership', node, err });
+    } finally {
+      this.renewing = false;
     }
   }
 
   private recompute(): void {
     const now = Date.now();
-    const apiHealthy = !this.eligible || now - this.lastRenewOk < this.opts.leaseDurationMs;
+    // Our own renewals notice a broken API server before peers' Leases could expire.
+    const healthWindow = Math.min(this.opts.leaseDurationMs, 2.5 * this.opts.renewIntervalMs);
+    const apiHealthy = !this.eligible || now - this.lastRenewOk < healthWindow;
     const live: Member[] = [];
     const present = new Set<string>();
     for (const lease of this.leases.list()) {

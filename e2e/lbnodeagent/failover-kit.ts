@@ -1,0 +1,138 @@
+// Failover on the wire, shared by the failover lab test and `npm run bench -- failover`:
+// a client in its own namespace probes a VIP with TCP connects (its ARP cache follows
+// the gratuitous ARP); the VIP's holder is failed hard (its switch port goes down) or
+// stopped gracefully (SIGTERM); the gap is measured from the fault to the first answer
+// from another node.
+
+import { CoreV1Api } from '@kubernetes/client-node';
+import { winner } from '../../src/election/winner.ts';
+import { startAgent, startAllocator, stopAllComponents } from '../lab/components.ts';
+import type { Component } from '../lab/components.ts';
+import { kubeConfig } from '../lab/kube.ts';
+import { clientConnect, clientProbe, failNode, healAll, nsExec, restoreNode, waitForBgp } from '../lab/network.ts';
+import { labNodes } from '../lab/plan.ts';
+import { applyCRDs, ensureHeartbeatSecret, ensureNamespace, freePort, kubectl, waitUntil } from '../lab/testkit.ts';
+
+export const SG_NS = 'plb-failover';
+export const APP_NS = 'plb-failover-app';
+export const NODES = labNodes(3).map((n) => n.name);
+export const AGENT_ENV = { PURELB_RECONCILE_MS: '2000', PURELB_MEMBER_LEASE_MS: '4000', PURELB_MEMBER_RENEW_MS: '1000' };
+
+export interface FailoverLab {
+  vips: string[];
+  agents: Map<string, Component>;
+  allocator: Component;
+  restartAgent(node: string): Component;
+  close(): Promise<void>;
+}
+
+export interface Trial {
+  mode: 'hard' | 'graceful';
+  vip: string;
+  from: string;
+  to: string | undefined;
+  /** Fault to the first answer from another node; undefined when none came. */
+  gapMs: number | undefined;
+}
+
+async function ipsOn(ns: string, ifname = 'eth0'): Promise<string[]> {
+  const r = await nsExec(ns, ['ip', '-j', 'addr', 'show', 'dev', ifname]);
+  return (JSON.parse(r.stdout) as Array<{ addr_info: Array<{ local: string }> }>).flatMap((l) => l.addr_info.map((a) => a.local));
+}
+
+/** Nodes whose eth0 carries `ip`. */
+export async function holdersOf(ip: string, nodes: readonly string[] = NODES): Promise<string[]> {
+  const out: string[] = [];
+  for (const n of nodes) if ((await ipsOn(n)).includes(ip)) out.push(n);
+  return out;
+}
+
+export async function setUpFailoverLab(vipCount = 6): Promise<FailoverLab> {
+  await stopAllComponents();
+  await healAll(NODES);
+  await waitForBgp(30_000);
+  await applyCRDs();
+  await ensureNamespace(SG_NS);
+  await ensureNamespace(APP_NS);
+  await ensureHeartbeatSecret(SG_NS);
+  await kubectl(['delete', 'svc', '--all', '-n', APP_NS, '--wait=true']);
+  await kubectl(['apply', '-f', '-'], {
+    input: JSON.stringify({
+      apiVersion: 'purelb.io/v1',
+      kind: 'ServiceGroup',
+      metadata: { name: 'failover-pool', namespace: SG_NS },
+      spec: { local: { v4pool: { subnet: '198.51.100.0/24', pool: '198.51.100.180-198.51.100.199', aggregation: 'default' } } },
+    }),
+  });
+  const allocator = startAllocator({ id: 'failover', namespace: SG_NS, metricsPort: freePort() });
+  const agents = new Map<string, Component>();
+  const restartAgent = (node: string): Component => {
+    const a = startAgent({ node, namespace: SG_NS, env: AGENT_ENV });
+    agents.set(node, a);
+    return a;
+  };
+  for (const n of NODES) restartAgent(n);
+  for (let i = 0; i < vipCount; i++) {
+    await kubectl(['apply', '-f', '-'], {
+      input: JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: `fo-${i}`, namespace: APP_NS, annotations: { 'purelb.io/service-group': 'failover-pool' } },
+        spec: { type: 'LoadBalancer', ports: [{ port: 80, protocol: 'TCP' }] },
+      }),
+    });
+  }
+  const core = kubeConfig().makeApiClient(CoreV1Api);
+  let vips: string[] = [];
+  await waitUntil('failover VIPs allocated', 30_000, async () => {
+    const list = await core.listNamespacedService({ namespace: APP_NS });
+    vips = list.items.map((s) => s.status?.loadBalancer?.ingress?.[0]?.ip ?? '').filter((ip) => ip !== '');
+    return vips.length === vipCount;
+  });
+  for (const vip of vips) await waitSettled(vip);
+  return {
+    vips,
+    agents,
+    allocator,
+    restartAgent,
+    close: async () => {
+      await healAll(NODES);
+      await Promise.allSettled([allocator.stop(), ...[...agents.values()].map((a) => a.stop())]);
+      await kubectl(['delete', 'svc', '--all', '-n', APP_NS, '--wait=false'], { check: false });
+    },
+  };
+}
+
+/** Waits until only the hash winner holds `vip` and the client reaches it there. */
+export async function waitSettled(vip: string, timeoutMs = 20_000): Promise<string> {
+  const w = winner(NODES, vip) as string;
+  await waitUntil(`${vip} settled on ${w}`, timeoutMs, async () => (await holdersOf(vip)).join() === w, 100);
+  await waitUntil(`client reaches ${vip} on ${w}`, timeoutMs, async () => (await clientConnect(vip, 80, 500).catch(() => '')) === w, 100);
+  return w;
+}
+
+/** One failover: fault the VIP's holder, measure the gap, then heal and let it settle back. */
+export async function failoverTrial(lab: FailoverLab, vip: string, mode: Trial['mode']): Promise<Trial> {
+  const from = await waitSettled(vip);
+  const probe = clientProbe(vip, { attemptTimeoutMs: 50, intervalMs: 2, durationMs: 5000, stopWhenNot: from });
+  await new Promise((r) => setTimeout(r, 300));
+  const faultAt = Date.now();
+  if (mode === 'hard') await failNode(from, 'link-down');
+  else process.kill((lab.agents.get(from) as Component).rec.pid, 'SIGTERM');
+  const attempts = await probe;
+  const first = attempts.find((a) => a.ok && a.node !== undefined && a.node !== from);
+  const trial: Trial = { mode, vip, from, to: first?.node, gapMs: first ? first.at + first.ms - faultAt : undefined };
+  if (mode === 'hard') await restoreNode(from);
+  else {
+    await waitUntil(`agent on ${from} stopped`, 10_000, () => !(lab.agents.get(from) as Component).alive());
+    lab.restartAgent(from);
+  }
+  await waitSettled(vip);
+  return trial;
+}
+
+export function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
+}
