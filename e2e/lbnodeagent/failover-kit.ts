@@ -47,7 +47,18 @@ export async function holdersOf(ip: string, nodes: readonly string[] = NODES): P
   return out;
 }
 
-export async function setUpFailoverLab(vipCount = 6): Promise<FailoverLab> {
+export interface FailoverLabOptions {
+  /** false: agents run on Lease expiry alone (the way PureLB detects failures), for comparison. */
+  heartbeats?: boolean;
+  memberLeaseMs?: number;
+}
+
+export async function setUpFailoverLab(vipCount = 6, opts: FailoverLabOptions = {}): Promise<FailoverLab> {
+  const env = {
+    ...AGENT_ENV,
+    ...(opts.memberLeaseMs === undefined ? {} : { PURELB_MEMBER_LEASE_MS: String(opts.memberLeaseMs) }),
+    ...(opts.heartbeats === false ? { PURELB_HEARTBEAT_SECRET: 'purelb-heartbeats-disabled' } : {}),
+  };
   await stopAllComponents();
   await healAll(NODES);
   await waitForBgp(30_000);
@@ -67,7 +78,7 @@ export async function setUpFailoverLab(vipCount = 6): Promise<FailoverLab> {
   const allocator = startAllocator({ id: 'failover', namespace: SG_NS, metricsPort: freePort() });
   const agents = new Map<string, Component>();
   const restartAgent = (node: string): Component => {
-    const a = startAgent({ node, namespace: SG_NS, env: AGENT_ENV });
+    const a = startAgent({ node, namespace: SG_NS, env });
     agents.set(node, a);
     return a;
   };
@@ -104,7 +115,7 @@ export async function setUpFailoverLab(vipCount = 6): Promise<FailoverLab> {
 }
 
 /** Waits until only the hash winner holds `vip` and the client reaches it there. */
-export async function waitSettled(vip: string, timeoutMs = 20_000): Promise<string> {
+export async function waitSettled(vip: string, timeoutMs = 30_000): Promise<string> {
   const w = winner(NODES, vip) as string;
   await waitUntil(`${vip} settled on ${w}`, timeoutMs, async () => (await holdersOf(vip)).join() === w, 100);
   await waitUntil(`client reaches ${vip} on ${w}`, timeoutMs, async () => (await clientConnect(vip, 80, 500).catch(() => '')) === w, 100);
@@ -112,9 +123,9 @@ export async function waitSettled(vip: string, timeoutMs = 20_000): Promise<stri
 }
 
 /** One failover: fault the VIP's holder, measure the gap, then heal and let it settle back. */
-export async function failoverTrial(lab: FailoverLab, vip: string, mode: Trial['mode']): Promise<Trial> {
+export async function failoverTrial(lab: FailoverLab, vip: string, mode: Trial['mode'], probeMs = 5000): Promise<Trial> {
   const from = await waitSettled(vip);
-  const probe = clientProbe(vip, { attemptTimeoutMs: 50, intervalMs: 2, durationMs: 5000, stopWhenNot: from });
+  const probe = clientProbe(vip, { attemptTimeoutMs: 50, intervalMs: 2, durationMs: probeMs, stopWhenNot: from });
   await new Promise((r) => setTimeout(r, 300));
   const faultAt = Date.now();
   if (mode === 'hard') await failNode(from, 'link-down');
@@ -129,10 +140,4 @@ export async function failoverTrial(lab: FailoverLab, vip: string, mode: Trial['
   }
   await waitSettled(vip);
   return trial;
-}
-
-export function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
