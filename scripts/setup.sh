@@ -33,3 +33,6 @@ fi
 node_modules/.bin/node -e 'if (+process.versions.node.split(".")[0] < 24) { console.error("setup: node_modules/.bin/node is " + process.version + ", need >= 24"); process.exit(1) }'
 
 bash e2e/controlplane/build.sh
+
+# helm, for the chart tests (e2e/install), built from its Go module and cached the same way.
+bash e2e/install/helm/build.sh

@@ -1,0 +1,146 @@
+// The Dockerfile cannot be built here (no container engine), so this checks what a
+// build would trip over: the base image is Node 24, dependencies come from `npm ci
+// --omit=dev`, every COPY source exists and survives .dockerignore, and everything the
+// two entry points import — followed file by file — is inside the image, with every
+// npm package among the production dependencies. The chart runs the same entry points.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { REPO_ROOT } from '../lab/exec.ts';
+import { render } from './chart.ts';
+
+interface Instruction {
+  op: string;
+  args: string;
+  stage: number;
+}
+
+/** Instructions with line continuations joined; comments dropped. */
+function instructions(text: string): Instruction[] {
+  const out: Instruction[] = [];
+  let stage = -1;
+  for (const raw of text.replace(/\\\n/g, ' ').split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^(\w+)\s+(.*)$/.exec(line);
+    if (!m) continue;
+    const op = (m[1] as string).toUpperCase();
+    if (op === 'FROM') stage++;
+    out.push({ op, args: (m[2] as string).trim(), stage });
+  }
+  return out;
+}
+
+const dockerfile = instructions(readFileSync(path.join(REPO_ROOT, 'Dockerfile'), 'utf8'));
+const ignore = readFileSync(path.join(REPO_ROOT, '.dockerignore'), 'utf8')
+  .split('\n')
+  .map((l) => l.trim())
+  .filter((l) => l !== '' && !l.startsWith('#'));
+
+/** A .dockerignore pattern as Docker reads it: `**` any path, `*` and `?` within one segment, dot files included. */
+function patternRegExp(pattern: string): RegExp {
+  let re = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i] as string;
+    if (c === '*' && pattern[i + 1] === '*') {
+      re += '.*';
+      i++;
+    } else if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  // A pattern naming a directory covers everything below it.
+  return new RegExp(`^${re}(/.*)?$`);
+}
+
+/** Docker's rule: the last matching pattern wins; `!` re-includes. */
+function inContext(file: string): boolean {
+  let included = true;
+  for (const p of ignore) {
+    const negated = p.startsWith('!');
+    if (patternRegExp((negated ? p.slice(1) : p).replace(/\/$/, '')).test(file)) included = negated;
+  }
+  return included;
+}
+
+/** COPY sources of the final stage that come from the build context, with their destinations. */
+const finalStage = Math.max(...dockerfile.map((i) => i.stage));
+const copies = dockerfile
+  .filter((i) => i.op === 'COPY' && !i.args.startsWith('--from'))
+  .map((i) => ({ stage: i.stage, parts: i.args.split(/\s+/).filter((a) => !a.startsWith('--')) }));
+const imageSources = copies.filter((c) => c.stage === finalStage).flatMap((c) => c.parts.slice(0, -1).map((s) => s.replace(/\/$/, '')));
+
+function inImage(file: string): boolean {
+  return inContext(file) && imageSources.some((s) => file === s || file.startsWith(`${s}/`));
+}
+
+/** Relative imports and package names a TypeScript file names (static and dynamic imports). */
+function importsOf(file: string): { files: string[]; packages: string[] } {
+  const text = readFileSync(path.join(REPO_ROOT, file), 'utf8');
+  const specs = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => (m[1] ?? m[2]) as string);
+  const files: string[] = [];
+  const packages: string[] = [];
+  for (const s of specs) {
+    if (s.startsWith('.')) files.push(path.relative(REPO_ROOT, path.resolve(path.dirname(path.join(REPO_ROOT, file)), s)));
+    else if (!s.startsWith('node:')) packages.push(s.startsWith('@') ? s.split('/').slice(0, 2).join('/') : (s.split('/')[0] as string));
+  }
+  return { files, packages };
+}
+
+const ENTRY_POINTS = ['src/allocator/main.ts', 'src/lbnodeagent/main.ts'];
+
+test('one Node 24 image in two stages; production dependencies from the lock file; the addon built at build time', () => {
+  const froms = dockerfile.filter((i) => i.op === 'FROM');
+  assert.equal(froms.length, 2);
+  const arg = dockerfile.find((i) => i.op === 'ARG' && i.args.startsWith('NODE_IMAGE='));
+  assert.match(arg?.args ?? '', /^NODE_IMAGE=node:24-/);
+  for (const f of froms) assert.match(f.args, /^\$\{NODE_IMAGE\}/);
+  const runs = dockerfile.filter((i) => i.op === 'RUN').map((i) => i.args);
+  assert.ok(runs.some((r) => /npm ci\b.*--omit=dev/.test(r)), 'npm ci --omit=dev');
+  assert.ok(runs.some((r) => /node native\/build\.ts/.test(r)), 'the native addon is compiled in the build stage');
+  assert.ok(dockerfile.some((i) => i.op === 'COPY' && i.stage === finalStage && /--from=build\s+\/app\/node_modules\/?\s/.test(i.args)), 'node_modules come from the build stage');
+});
+
+test('every COPY source exists and is in the build context', () => {
+  assert.ok(copies.length > 0);
+  for (const c of copies) {
+    for (const source of c.parts.slice(0, -1)) {
+      const rel = source.replace(/\/$/, '');
+      assert.ok(existsSync(path.join(REPO_ROOT, rel)), `COPY ${source}: missing`);
+      const probe = statSync(path.join(REPO_ROOT, rel)).isDirectory() ? `${rel}/x.ts` : rel;
+      assert.ok(inContext(probe), `COPY ${source}: excluded by .dockerignore`);
+    }
+  }
+  assert.ok(!inContext('e2e/lab/lab.ts') && !inContext('.lab/admin.kubeconfig') && !inContext('node_modules/x/index.js'), 'the context stays small');
+  assert.ok(!inContext('src/ipam/ipam.test.ts'), 'tests stay out of the image');
+});
+
+test('the entry points of the image and of the chart exist and run on what the image holds', async () => {
+  const cmd = dockerfile.find((i) => i.op === 'CMD' && i.stage === finalStage);
+  assert.deepEqual(JSON.parse(cmd?.args ?? '[]'), ['node', 'src/allocator/main.ts']);
+  const objects = await render({ 'bird.enabled': true, 'bird.peers[0].name': 'r', 'bird.peers[0].address': '192.0.2.1', 'bird.peers[0].asn': 1 });
+  const commands = objects
+    .filter((o) => o.kind === 'Deployment' || o.kind === 'DaemonSet')
+    .map((o) => ((o.spec as { template: { spec: { containers: Array<{ command: string[] }> } } }).template.spec.containers[0] as { command: string[] }).command);
+  assert.deepEqual(commands.filter((c) => c[0] === 'node').map((c) => c[1]).sort(), [...ENTRY_POINTS].sort());
+  assert.ok(commands.some((c) => c[0] === 'bird'), 'the BIRD DaemonSet runs bird from the same image');
+  assert.ok(dockerfile.some((i) => i.op === 'RUN' && i.stage === finalStage && /apt-get install .*\bbird2\b/.test(i.args)), 'bird2 is installed in the image');
+
+  const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  const seen = new Set<string>();
+  const queue = [...ENTRY_POINTS];
+  while (queue.length > 0) {
+    const file = queue.pop() as string;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    assert.ok(existsSync(path.join(REPO_ROOT, file)), `${file} is imported but missing`);
+    assert.ok(inImage(file), `${file} is needed at run time but not copied into the image`);
+    const { files, packages } = importsOf(file);
+    for (const p of packages) assert.ok(p in pkg.dependencies, `${file} imports ${p}, which npm ci --omit=dev leaves out`);
+    queue.push(...files);
+  }
+  assert.ok(seen.has('native/build.ts') && inImage('native/kernel.c'), 'the addon source travels with the image (its hash names the built file)');
+  assert.ok(seen.size > 20, `only ${seen.size} files reached from the entry points`);
+});
