@@ -14,8 +14,8 @@ export interface Component {
   alive(): boolean;
   /** SIGTERM and wait (SIGKILL after `graceMs`). */
   stop(graceMs?: number): Promise<void>;
-  /** SIGKILL at once: a crash. */
-  kill(): void;
+  /** SIGKILL: a crash. Resolves once the process is gone (its sockets closed). */
+  kill(): Promise<void>;
   log(): string;
 }
 
@@ -27,8 +27,9 @@ function component(rec: DaemonRecord): Component {
     stop: async (graceMs = 5000) => {
       await stopDaemon(rec, graceMs);
     },
-    kill: () => {
+    kill: async () => {
       if (daemonAlive(rec)) process.kill(rec.pid, 'SIGKILL');
+      for (let i = 0; i < 250 && daemonAlive(rec); i++) await new Promise((r) => setTimeout(r, 20));
     },
     log: () => {
       try {

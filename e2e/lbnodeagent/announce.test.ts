@@ -196,7 +196,7 @@ test('safety: node addresses survive, a VIP deleted by hand comes back, a restar
   const routed = '203.0.113.100';
   const node = 'plb-node1';
   const before = agents.get(node) as Component;
-  before.kill();
+  await before.kill();
   const restarted = startAgent({ node, namespace: SG_NS, env: fastAgent });
   agents.set(node, restarted);
   components.push(restarted);

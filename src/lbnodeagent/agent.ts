@@ -17,8 +17,11 @@ import { ANNOTATIONS, BRAND, GROUP, REASONS } from '../allocator/annotations.ts'
 import type { Announcer } from './announce/announcer.ts';
 import { DEFAULT_AGENT_CONFIG, agentConfigFrom, selects } from './config.ts';
 import type { AgentConfig } from './config.ts';
-import { desiredAnnouncements } from './desired.ts';
+import { annotationWriter, desiredAnnouncements, nonlocalAnnouncers } from './desired.ts';
 import type { Announcement, ServiceView, Snapshot } from './desired.ts';
+import { mergeAnnouncing } from './announcing.ts';
+import type { OwnedEntries } from './announcing.ts';
+import type { Family } from '../ipam/address.ts';
 import type { MembershipSource } from './membership.ts';
 import { announcedAddresses, electionChanges, reconcileSeconds, takeoverSeconds } from './metrics.ts';
 
@@ -63,11 +66,6 @@ function cidrOf(a: InterfaceAddress): string {
   return `${a.ip}/${a.prefix}`;
 }
 
-/** The `node,interface` entries of an announcing annotation (space-separated list). */
-export function announcingEntries(value: string | undefined): string[] {
-  return (value ?? '').split(/\s+/).filter((e) => e !== '');
-}
-
 export class Agent {
   private readonly opts: AgentOptions;
   private readonly log: Logger;
@@ -86,12 +84,18 @@ export class Agent {
   private again = false;
   private stopped = false;
   private started = false;
+  private reconciled: () => void = () => {};
+  private readonly firstReconcile = new Promise<void>((resolve) => (this.reconciled = resolve));
   private timer: NodeJS.Timeout | undefined;
   private unwatch: (() => void) | undefined;
-  /** What this agent announced last, per service: `ip|interface` entries. */
-  private announced = new Map<string, Set<string>>();
+  /** The annotation part this agent last wrote, per service (a fingerprint). */
+  private announced = new Map<string, string>();
+  /** What this agent announced last, per service: `ip|interface`, for Events. */
+  private readonly announcedIps = new Map<string, Set<string>>();
+  /** `family|service` whose dummy-interface entries this agent wrote last. */
+  private readonly nonlocalWriter = new Set<string>();
   private readonly garpAborts = new Map<string, AbortController>();
-  private pendingAnnotations: Announcement[] | undefined;
+  private pendingAnnotations: { desired: Announcement[]; snapshot: Snapshot } | undefined;
   private annotating: Promise<void> | undefined;
   /** When the membership last changed and no reconcile has acted on it yet. */
   private membershipChangedAt: number | undefined;
@@ -146,9 +150,13 @@ export class Agent {
     await this.resolveLocalInterface();
     await this.opts.membership.start(this.localSubnets, this.eligible());
     this.log.debug('agent start phases', { op: 'start', syncMs: synced - t0, membershipMs: Date.now() - synced });
-    // Any change of links or addresses (ours removed by hand, a subnet appearing, an overflow)
-    // asks for a reconcile; our own changes coalesce into at most one more.
-    const sub = this.opts.net.watch(() => this.trigger());
+    // Drift and topology: one of our addresses removed (by hand, or expired), a node
+    // address or link changing, lost notifications. Our own adds and lifetime refreshes
+    // are ignored, or every refresh would trigger the next.
+    const sub = this.opts.net.watch((e) => {
+      if (e.type === 'address-added' && e.address.ours) return;
+      this.trigger();
+    });
     this.unwatch = () => sub.close();
     const deadmanMs = (this.opts.deadmanSec ?? 0) * 1000;
     const every = Math.min(this.opts.reconcileIntervalMs ?? 10_000, deadmanMs > 0 ? deadmanMs / 3 : Infinity);
@@ -156,7 +164,7 @@ export class Agent {
     this.timer.unref();
     this.started = true;
     this.trigger();
-    await this.running;
+    await this.firstReconcile;
   }
 
   /** Withdraws everything this agent announces, leaves the membership, and stops. */
@@ -173,7 +181,11 @@ export class Agent {
     this.pendingAnnotations = undefined;
     const cleanup = (async () => {
       await this.annotating;
-      await Promise.allSettled([...this.announced.keys()].map((key) => this.writeAnnouncing(key, new Set())));
+      const none = (): Record<Family, OwnedEntries> => {
+        const empty = (): OwnedEntries => ({ node: this.opts.node, dummyInterface: this.config.dummyInterface, local: [], nonlocal: undefined });
+        return { IPv4: empty(), IPv6: empty() };
+      };
+      await Promise.allSettled([...this.announced.keys()].map((key) => this.writeAnnouncing(key, none())));
     })();
     await Promise.race([cleanup, new Promise((r) => setTimeout(r, 3000).unref())]);
     await Promise.all([this.services.stop(), this.slices.stop(), this.groups.stop(), this.agents.stop()]);
@@ -195,6 +207,7 @@ export class Agent {
         } catch (err) {
           this.log.error('reconcile failed', { op: 'reconcile', node: this.opts.node, err });
         }
+        this.reconciled();
       } while (this.again && !this.stopped);
       this.running = undefined;
     })();
@@ -298,7 +311,8 @@ export class Agent {
     const before = this.localSubnets.join(',');
     await this.resolveLocalInterface();
     if (before !== this.localSubnets.join(',')) await this.opts.membership.publish(this.localSubnets, this.eligible());
-    const desired = desiredAnnouncements(this.snapshot());
+    const snapshot = this.snapshot();
+    const desired = desiredAnnouncements(snapshot);
     const added = await this.applyKernel(desired, changedAt !== undefined);
     if (changedAt !== undefined && added > 0) takeoverSeconds.observe((performance.now() - changedAt) / 1000);
     const localSet = desired.filter((d) => d.kind === 'local').map((d) => d.ip).sort().join(',');
@@ -306,7 +320,7 @@ export class Agent {
     this.localSet = localSet;
     announcedAddresses.set({ kind: 'local' }, new Set(desired.filter((d) => d.kind === 'local').map((d) => d.ip)).size);
     announcedAddresses.set({ kind: 'nonlocal' }, new Set(desired.filter((d) => d.kind === 'nonlocal').map((d) => d.ip)).size);
-    this.scheduleAnnotations(desired);
+    this.scheduleAnnotations(desired, snapshot);
     this.stats.reconciles++;
     this.stats.lastReconcileMs = performance.now() - t0;
     reconcileSeconds.observe(this.stats.lastReconcileMs / 1000);
@@ -393,14 +407,14 @@ export class Agent {
    * slow or away, the kernel side (including the dead-man lifetimes) keeps its pace.
    * Only the latest desired state is written when several pile up.
    */
-  private scheduleAnnotations(desired: Announcement[]): void {
-    this.pendingAnnotations = desired;
+  private scheduleAnnotations(desired: Announcement[], snapshot: Snapshot): void {
+    this.pendingAnnotations = { desired, snapshot };
     if (this.annotating) return;
     this.annotating = (async () => {
       for (let d = this.pendingAnnotations; d !== undefined; d = this.pendingAnnotations) {
         this.pendingAnnotations = undefined;
         try {
-          await this.applyAnnotations(d);
+          await this.applyAnnotations(d.desired, d.snapshot);
         } catch (err) {
           this.log.warn('announcing annotations not written', { op: 'annotate', err });
         }
@@ -410,35 +424,34 @@ export class Agent {
   }
 
   /** Keeps `purelb.io/announcing-*` and Events in line with what this node announces. */
-  private async applyAnnotations(desired: Announcement[]): Promise<void> {
-    const mine = new Map<string, Set<string>>();
-    for (const d of desired) {
-      let set = mine.get(d.service);
-      if (!set) mine.set(d.service, (set = new Set()));
-      set.add(`${d.ip}|${d.interface}|${d.family}|${d.kind}`);
-    }
-    const keys = new Set([...mine.keys(), ...this.announced.keys()]);
+  private async applyAnnotations(desired: Announcement[], snapshot: Snapshot): Promise<void> {
+    const mine = new Map<string, Announcement[]>();
+    for (const d of desired) mine.set(d.service, [...(mine.get(d.service) ?? []), d]);
+    const views = new Map(snapshot.services.map((v) => [v.key, v]));
+    const keys = new Set([...views.keys(), ...this.announced.keys(), ...[...this.nonlocalWriter].map((k) => k.slice(k.indexOf('|') + 1))]);
     const work: Array<Promise<void>> = [];
     for (const key of keys) {
-      const now = mine.get(key) ?? new Set<string>();
       const svc = this.services.get(key);
       if (!svc) {
         this.announced.delete(key);
         continue;
       }
-      if (!this.annotationsNeedUpdate(svc, now) && sameSet(now, this.announced.get(key))) continue;
-      const previous = this.announced.get(key) ?? new Set<string>();
-      for (const entry of now) {
-        if (previous.has(entry)) continue;
-        const [ip, iface, , kind] = entry.split('|');
-        const reason = kind === 'local' ? REASONS.announcingLocal : REASONS.announcingNonLocal;
-        this.events.record({ apiVersion: 'v1', kind: 'Service', obj: svc }, 'Normal', reason, `Node ${this.opts.node} announcing ${ip} on interface ${iface}`);
+      const owned = this.ownedEntries(snapshot, key, views.get(key), mine.get(key) ?? []);
+      const fingerprint = JSON.stringify(owned);
+      if (this.announced.get(key) === fingerprint && !this.annotationsDiffer(svc, owned)) continue;
+      const announcing = mine.get(key) ?? [];
+      const before = this.announcedIps.get(key) ?? new Set<string>();
+      for (const d of announcing) {
+        if (before.has(`${d.ip}|${d.interface}`)) continue;
+        const reason = d.kind === 'local' ? REASONS.announcingLocal : REASONS.announcingNonLocal;
+        this.events.record({ apiVersion: 'v1', kind: 'Service', obj: svc }, 'Normal', reason, `Node ${this.opts.node} announcing ${d.ip} on interface ${d.interface}`);
       }
+      this.announcedIps.set(key, new Set(announcing.map((d) => `${d.ip}|${d.interface}`)));
       work.push(
-        this.writeAnnouncing(key, now).then(
+        this.writeAnnouncing(key, owned).then(
           () => {
-            if (now.size === 0) this.announced.delete(key);
-            else this.announced.set(key, now);
+            if (owned.IPv4.local.length + owned.IPv6.local.length === 0 && !owned.IPv4.nonlocal && !owned.IPv6.nonlocal) this.announced.delete(key);
+            else this.announced.set(key, fingerprint);
           },
           (err: unknown) => this.log.warn('announcing annotation not written', { op: 'annotate', service: key, err }),
         ),
@@ -448,30 +461,48 @@ export class Agent {
     await Promise.allSettled(work);
   }
 
-  private annotationsNeedUpdate(svc: V1Service, entries: Set<string>): boolean {
-    const a = svc.metadata?.annotations ?? {};
+  /** The part of a Service's announcing annotations this node writes, per family. */
+  private ownedEntries(snapshot: Snapshot, key: string, view: ServiceView | undefined, mine: Announcement[]): Record<Family, OwnedEntries> {
+    const node = this.opts.node;
+    const out = {} as Record<Family, OwnedEntries>;
     for (const family of ['IPv4', 'IPv6'] as const) {
-      const annotation = family === 'IPv4' ? ANNOTATIONS.announcingIPv4 : ANNOTATIONS.announcingIPv6;
-      const present = announcingEntries(a[annotation]).filter((e) => e.startsWith(`${this.opts.node},`));
-      const wanted = [...new Set([...entries].filter((e) => e.split('|')[2] === family).map((e) => `${this.opts.node},${e.split('|')[1]}`))];
-      if (present.length !== wanted.length || !wanted.every((w) => present.includes(w))) return true;
+      const local = [...new Set(mine.filter((d) => d.family === family && d.kind === 'local').map((d) => `${node},${d.interface}`))];
+      let nonlocal: string[] | undefined;
+      const ips = (view?.ips ?? []).filter((ip) => (family === 'IPv6') === ip.includes(':'));
+      for (const ip of ips) {
+        const announcers = nonlocalAnnouncers(snapshot, view as ServiceView, ip);
+        // With no announcer left (ETP Local without endpoints), a writer among all members clears the list.
+        const writer = annotationWriter(announcers.length > 0 ? announcers : snapshot.members.map((m) => m.node), view?.key ?? '');
+        if (writer === node) nonlocal = [...new Set([...(nonlocal ?? []), ...announcers.map((n) => `${n},${this.config.dummyInterface}`)])];
+      }
+      // A Service no longer announced at all: the last writer clears what it wrote.
+      if (view === undefined && this.nonlocalWriter.has(`${family}|${key}`)) nonlocal = [];
+      if (nonlocal !== undefined && nonlocal.length > 0) this.nonlocalWriter.add(`${family}|${key}`);
+      else this.nonlocalWriter.delete(`${family}|${key}`);
+      out[family] = { node, dummyInterface: this.config.dummyInterface, local, nonlocal };
     }
-    return false;
+    return out;
   }
 
-  /** Read-modify-write of our own entries, guarded by resourceVersion against other agents. */
-  private async writeAnnouncing(key: string, entries: Set<string>): Promise<void> {
+  private annotationsDiffer(svc: V1Service, owned: Record<Family, OwnedEntries>): boolean {
+    const a = svc.metadata?.annotations ?? {};
+    return (['IPv4', 'IPv6'] as const).some((f) => {
+      const name = f === 'IPv4' ? ANNOTATIONS.announcingIPv4 : ANNOTATIONS.announcingIPv6;
+      return mergeAnnouncing(a[name], owned[f]) !== (a[name] ?? '');
+    });
+  }
+
+  /** Read-modify-write of our part, guarded by resourceVersion against other agents. */
+  private async writeAnnouncing(key: string, owned: Record<Family, OwnedEntries>): Promise<void> {
     const [namespace, name] = key.split('/') as [string, string];
     for (let attempt = 0; attempt < 8; attempt++) {
       const svc = attempt === 0 ? this.services.get(key) : await this.core.readNamespacedService({ name, namespace }).catch(() => undefined);
       if (!svc) return;
       const a = svc.metadata?.annotations ?? {};
       const patch: Record<string, string | null> = {};
-      for (const family of ['IPv4', 'IPv6'] as const) {
-        const annotation = family === 'IPv4' ? ANNOTATIONS.announcingIPv4 : ANNOTATIONS.announcingIPv6;
-        const others = announcingEntries(a[annotation]).filter((e) => !e.startsWith(`${this.opts.node},`));
-        const ours = [...new Set([...entries].filter((e) => e.split('|')[2] === family).map((e) => `${this.opts.node},${e.split('|')[1]}`))];
-        const value = [...others, ...ours].sort().join(' ');
+      for (const f of ['IPv4', 'IPv6'] as const) {
+        const annotation = f === 'IPv4' ? ANNOTATIONS.announcingIPv4 : ANNOTATIONS.announcingIPv6;
+        const value = mergeAnnouncing(a[annotation], owned[f]);
         if (value !== (a[annotation] ?? '')) patch[annotation] = value === '' ? null : value;
       }
       if (Object.keys(patch).length === 0) return;
@@ -489,10 +520,6 @@ export class Agent {
     }
     throw new Error(`announcing annotation of ${key}: too many conflicting writers`);
   }
-}
-
-function sameSet(a: Set<string>, b: Set<string> | undefined): boolean {
-  return b !== undefined && a.size === b.size && [...a].every((x) => b.has(x));
 }
 
 /** The network (prefix) an interface address belongs to, e.g. 198.51.100.1/24 → 198.51.100.0/24. */

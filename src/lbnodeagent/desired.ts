@@ -115,3 +115,25 @@ export function desiredAnnouncements(s: Snapshot): Announcement[] {
   }
   return out;
 }
+
+/**
+ * The nodes that put a non-local address on their dummy interface, as every agent can
+ * compute it: eligible live members for which the address is not local, narrowed to
+ * nodes with endpoints under externalTrafficPolicy: Local.
+ */
+export function nonlocalAnnouncers(s: Snapshot, svc: ServiceView, ip: string): string[] {
+  const group = svc.group === undefined ? undefined : s.groups.get(svc.group);
+  return s.members
+    .filter((m) => group?.announce === 'remote' || subnetOf(ip, m.subnets) === undefined)
+    .filter((m) => !svc.local || svc.endpointNodes.has(m.node))
+    .map((m) => m.node)
+    .sort();
+}
+
+/**
+ * The one node that writes the non-local entries of a Service's announcing annotation,
+ * so that N nodes announcing the same address do not race to edit one annotation.
+ */
+export function annotationWriter(announcers: readonly string[], service: string): string | undefined {
+  return winner(announcers, `${service}#announcing`);
+}

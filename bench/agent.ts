@@ -1,0 +1,149 @@
+// The node agent's speed (DESIGN.md §8), timed by the kernel itself: `ip -ts monitor
+// address` in the node namespaces stamps every address change.
+// - Service created → VIP on the winner's interface, and deleted → withdrawn: p50/p99
+//   over ≥ 50 Services (targets p50 < 100 ms, p99 < 300 ms).
+// - 1,000 VIPs on one node: from the last allocation to the last address in the
+//   kernel (target < 2 s), then the agent's CPU while idle.
+
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { CoreV1Api } from '@kubernetes/client-node';
+import type { V1Service } from '@kubernetes/client-node';
+import { winner } from '../src/election/winner.ts';
+import { kubeConfig } from '../e2e/lab/kube.ts';
+import { NODES, setUpFailoverLab } from '../e2e/lbnodeagent/failover-kit.ts';
+import { kubectl, waitUntil } from '../e2e/lab/testkit.ts';
+import { percentile, withLab } from './lab.ts';
+import type { Report } from './run.ts';
+
+const SG_NS = 'plb-failover';
+const APP_NS = 'plb-failover-app';
+const TRIALS = Number(process.env.PURELB_BENCH_AGENT_TRIALS ?? 50);
+const MANY = Number(process.env.PURELB_BENCH_AGENT_VIPS ?? 1000);
+
+/** Address events of one node namespace, with the kernel's timestamps (epoch ms). */
+class AddressMonitor {
+  readonly added = new Map<string, number>();
+  readonly removed = new Map<string, number>();
+  private readonly child: ChildProcess;
+
+  constructor(ns: string) {
+    this.child = spawn('ip', ['-n', ns, '-ts', 'monitor', 'address'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const lines = createInterface({ input: this.child.stdout as NodeJS.ReadableStream });
+    lines.on('line', (line) => {
+      const m = /^\[([^\]]+)\]\s+(Deleted\s+)?\d+:\s+\S+\s+inet6?\s+([0-9a-f.:]+)\//.exec(line);
+      if (!m) return;
+      const at = new Date((m[1] as string).replace(/(\.\d{3})\d*/, '$1')).getTime();
+      (m[2] ? this.removed : this.added).set(m[3] as string, at);
+    });
+  }
+
+  close(): void {
+    this.child.kill();
+  }
+}
+
+function service(name: string, group: string, v6 = false): V1Service {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: APP_NS, annotations: { 'purelb.io/service-group': group } },
+    spec: {
+      type: 'LoadBalancer',
+      allocateLoadBalancerNodePorts: false,
+      ports: [{ port: 80, protocol: 'TCP' }],
+      ...(v6 ? { ipFamilyPolicy: 'SingleStack', ipFamilies: ['IPv6'] } : {}),
+    },
+  };
+}
+
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+export async function run(report: Report): Promise<void> {
+  await withLab(async () => {
+    const lab = await setUpFailoverLab(0);
+    const core = kubeConfig().makeApiClient(CoreV1Api);
+    const monitors = new Map(NODES.map((n) => [n, new AddressMonitor(n)]));
+    try {
+      const up: number[] = [];
+      const down: number[] = [];
+      for (let i = 0; i < TRIALS; i++) {
+        const name = `lat-${i}`;
+        const t0 = Date.now();
+        await core.createNamespacedService({ namespace: APP_NS, body: service(name, 'failover-pool') });
+        let ip = '';
+        await waitUntil(`${name} on a node`, 10_000, async () => {
+          ip ||= (await core.readNamespacedService({ name, namespace: APP_NS })).status?.loadBalancer?.ingress?.[0]?.ip ?? '';
+          return ip !== '' && monitors.get(winner(NODES, ip) as string)?.added.has(ip) === true;
+        }, 5);
+        up.push((monitors.get(winner(NODES, ip) as string)?.added.get(ip) as number) - t0);
+        const t1 = Date.now();
+        await core.deleteNamespacedService({ name, namespace: APP_NS });
+        await waitUntil(`${ip} withdrawn`, 10_000, () => monitors.get(winner(NODES, ip) as string)?.removed.has(ip) === true, 5);
+        down.push((monitors.get(winner(NODES, ip) as string)?.removed.get(ip) as number) - t1);
+        for (const m of monitors.values()) {
+          m.added.delete(ip);
+          m.removed.delete(ip);
+        }
+      }
+      report('create_to_vip_p50', percentile(up, 50), 'ms');
+      report('create_to_vip_p99', percentile(up, 99), 'ms');
+      report('delete_to_withdrawn_p50', percentile(down, 50), 'ms');
+      report('delete_to_withdrawn_p99', percentile(down, 99), 'ms');
+
+      // Many VIPs: a remote (routed) IPv6 group, so every node holds every address.
+      await kubectl(['apply', '-f', '-'], {
+        input: JSON.stringify({
+          apiVersion: 'purelb.io/v2',
+          kind: 'ServiceGroup',
+          metadata: { name: 'many', namespace: SG_NS },
+          spec: { remote: { v6pool: { subnet: '2001:db8:300::/112', pool: '2001:db8:300::/112', aggregation: '/128' } } },
+        }),
+      });
+      const node = NODES[0] as string;
+      const monitor = monitors.get(node) as AddressMonitor;
+      const allocatedAt = new Map<string, number>();
+      const watcher = setInterval(() => {
+        void core.listNamespacedService({ namespace: APP_NS }).then((list) => {
+          const now = Date.now();
+          for (const s of list.items) {
+            const ip = s.status?.loadBalancer?.ingress?.[0]?.ip;
+            if (ip && !allocatedAt.has(ip)) allocatedAt.set(ip, now);
+          }
+        });
+      }, 100);
+      const t0 = Date.now();
+      const names = Array.from({ length: MANY }, (_, i) => `many-${i}`);
+      for (let i = 0; i < names.length; i += 20) {
+        await Promise.all(names.slice(i, i + 20).map((n) => core.createNamespacedService({ namespace: APP_NS, body: service(n, 'many', true) })));
+      }
+      await waitUntil(`${MANY} VIPs in ${node}'s kernel`, 180_000, () => [...monitor.added.keys()].filter((ip) => ip.startsWith('2001:db8:300:')).length >= MANY, 50);
+      await waitUntil('every allocation observed', 10_000, () => allocatedAt.size >= MANY, 50);
+      clearInterval(watcher);
+      const kernelTimes = [...monitor.added.entries()].filter(([ip]) => ip.startsWith('2001:db8:300:')).map(([, t]) => t);
+      const lastAllocation = Math.max(...allocatedAt.values());
+      const lastKernel = Math.max(...kernelTimes);
+      report('many_vips', MANY, 'count');
+      report('many_create_to_all_in_kernel', lastKernel - t0, 'ms');
+      report('many_last_allocation_to_all_in_kernel', Math.max(0, lastKernel - lastAllocation), 'ms');
+
+      const agent = lab.agents.get(node);
+      if (agent) {
+        await new Promise((r) => setTimeout(r, 3000));
+        const c0 = cpuSeconds(agent.rec.pid);
+        await new Promise((r) => setTimeout(r, 10_000));
+        report('idle_cpu_with_many_vips', ((cpuSeconds(agent.rec.pid) - c0) / 10) * 100, '%');
+      }
+    } finally {
+      for (const m of monitors.values()) m.close();
+      await kubectl(['delete', 'svc', '--all', '-n', APP_NS, '--wait=false'], { check: false });
+      await kubectl(['delete', 'servicegroup', 'many', '-n', SG_NS], { check: false });
+      await lab.close();
+    }
+  });
+}
