@@ -20,7 +20,7 @@ import type { Component } from '../lab/components.ts';
 import { binDir, kubeconfigPath, kubeconfigYAML } from '../lab/controlplane.ts';
 import { LAB_DIR, REPO_ROOT, nsExec, run } from '../lab/exec.ts';
 import { kubeConfig } from '../lab/kube.ts';
-import { labNodes } from '../lab/plan.ts';
+import { labNodes, SCENARIO_EXPECTED } from '../lab/plan.ts';
 import { ensureNamespace, freePort, kubectl, referenceManifest, waitUntil } from '../lab/testkit.ts';
 import { CHART_DIR, helm, parseObjects, setArgs } from './chart.ts';
 
@@ -38,14 +38,7 @@ const fastAgent = { PURELB_RECONCILE_MS: '2000', PURELB_MEMBER_LEASE_MS: '4000',
 const running: Component[] = [];
 const allocators: Array<{ c: Component; port: number }> = [];
 
-const EXPECTED: Array<[string, string, string]> = [
-  ['nginx-lb-service', 'layer2-ippool', '198.51.100.64'],
-  ['nginx-lb2-service', 'layer2-ippool', '198.51.100.65'],
-  ['nginx-lb3-service', 'layer2-ippool', '198.51.100.66'],
-  ['nginx-lb4-service', 'layer2-ippool', '198.51.100.100'],
-  ['nginx-lb5-service', 'bgp-ippool', '203.0.113.0'],
-  ['nginx-lb6-service', 'bgp-ippool', '203.0.113.100'],
-];
+const EXPECTED = SCENARIO_EXPECTED;
 const isRouted = (group: string) => group === 'bgp-ippool';
 
 function labHelm(args: string[], opts: { check?: boolean } = {}) {

@@ -60,6 +60,16 @@ export const SCENARIO_ADDRESS_MAP: ReadonlyArray<readonly [string, string]> = [
   ['10.189.100.100', '203.0.113.100'],
 ];
 
+/** The reference scenario's README table in the lab's ranges: Service, group, address. */
+export const SCENARIO_EXPECTED: ReadonlyArray<readonly [string, string, string]> = [
+  ['nginx-lb-service', 'layer2-ippool', '198.51.100.64'],
+  ['nginx-lb2-service', 'layer2-ippool', '198.51.100.65'],
+  ['nginx-lb3-service', 'layer2-ippool', '198.51.100.66'],
+  ['nginx-lb4-service', 'layer2-ippool', '198.51.100.100'],
+  ['nginx-lb5-service', 'bgp-ippool', '203.0.113.0'],
+  ['nginx-lb6-service', 'bgp-ippool', '203.0.113.100'],
+];
+
 /** Rewrites a reference manifest's addresses into the lab's ranges. */
 export function toLabAddresses(manifest: string): string {
   let out = manifest;
