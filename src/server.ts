@@ -1,11 +1,11 @@
-// The components' HTTP endpoint: Prometheus metrics on /metrics, liveness on /healthz
-// and readiness on /readyz (ready = caches synced and existing allocations registered).
+// The components' HTTP endpoint: Prometheus metrics on /metrics, liveness on /healthz,
+// readiness on /readyz, and for the allocator /leader (200 only on the active replica).
 
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import { register } from 'prom-client';
 
-export function serveMetrics(port: number, host: string, ready: () => boolean): Server {
+export function serveMetrics(port: number, host: string, ready: () => boolean, leader?: () => boolean): Server {
   const server = createServer((req, res) => {
     const url = req.url ?? '/';
     if (url.startsWith('/metrics')) {
@@ -24,6 +24,12 @@ export function serveMetrics(port: number, host: string, ready: () => boolean): 
     if (url.startsWith('/healthz')) {
       res.writeHead(200);
       res.end('ok\n');
+      return;
+    }
+    if (url.startsWith('/leader') && leader) {
+      const yes = leader();
+      res.writeHead(yes ? 200 : 503);
+      res.end(yes ? 'leader\n' : 'standby\n');
       return;
     }
     if (url.startsWith('/readyz')) {

@@ -87,6 +87,14 @@ async function applyServiceGroups(): Promise<void> {
   await kubectl(['apply', '-f', '-'], { input: groups.map((g) => JSON.stringify(g)).join('\n') });
 }
 
+async function leaderz(port: number): Promise<number> {
+  try {
+    return (await fetch(`http://127.0.0.1:${port}/leader`, { signal: AbortSignal.timeout(1000) })).status;
+  } catch {
+    return 0;
+  }
+}
+
 async function readyz(port: number): Promise<number> {
   try {
     return (await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(1000) })).status;
@@ -272,10 +280,11 @@ test('kubectl purelb status shows pool usage and who announces each address', as
   }
 });
 
-test('/readyz: 200 on the leader, 503 on the standby until the leader hands over; /metrics is Prometheus text', async () => {
-  await waitUntil('one allocator ready', 10_000, async () => (await Promise.all(allocators.map((a) => readyz(a.port)))).includes(200), 100);
-  const codes = await Promise.all(allocators.map((a) => readyz(a.port)));
+test('/readyz: both replicas ready (the standby campaigns), /leader tells the active one until it hands over; /metrics is Prometheus text', async () => {
+  await waitUntil('one allocator leads', 10_000, async () => (await Promise.all(allocators.map((a) => leaderz(a.port)))).includes(200), 100);
+  const codes = await Promise.all(allocators.map((a) => leaderz(a.port)));
   assert.deepEqual([...codes].sort(), [200, 503]);
+  assert.deepEqual(await Promise.all(allocators.map((a) => readyz(a.port))), [200, 200], 'a campaigning standby is ready, so a PDB lets the leader drain');
   const leader = allocators[codes.indexOf(200)] as { c: Component; port: number };
   const standby = allocators[codes.indexOf(503)] as { c: Component; port: number };
 
@@ -288,7 +297,7 @@ test('/readyz: 200 on the leader, 503 on the standby until the leader hands over
   }
 
   await leader.c.stop();
-  await waitUntil('the standby leads and is ready', 10_000, async () => (await readyz(standby.port)) === 200, 100);
+  await waitUntil('the standby leads', 10_000, async () => (await leaderz(standby.port)) === 200, 100);
   const first = referenceServices()[0] as V1Service;
   await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ ...first, metadata: { ...first.metadata, name: 'after-handover' } }) });
   await waitUntil('after-handover has an address', 15_000, async () => (await ingressOf('after-handover')).length > 0, 100);

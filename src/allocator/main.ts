@@ -31,7 +31,6 @@ async function main(): Promise<void> {
     workers: num('PURELB_WORKERS', 8),
     policy: { classless: env.PURELB_CLASSLESS !== 'false', defaultGroup: env.PURELB_DEFAULT_GROUP ?? 'default' },
   });
-  const server = serveMetrics(num('PURELB_METRICS_PORT', 7472), env.PURELB_METRICS_HOST ?? '0.0.0.0', () => allocator.isReady());
   const elector = new LeaderElector(kc, {
     namespace,
     name: env.PURELB_LEASE_NAME ?? 'purelb-allocator',
@@ -41,6 +40,15 @@ async function main(): Promise<void> {
     retryPeriodMs: num('PURELB_RETRY_PERIOD_MS', 2_000),
     log,
   });
+
+  // A campaigning standby is ready (so a PodDisruptionBudget can let the leader's node
+  // drain); the leader once its caches are synced and allocations registered.
+  const server = serveMetrics(
+    num('PURELB_METRICS_PORT', 7472),
+    env.PURELB_METRICS_HOST ?? '0.0.0.0',
+    () => !elector.isLeader() || allocator.isReady(),
+    () => elector.isLeader() && allocator.isReady(),
+  );
 
   let stopping = false;
   const shutdown = async (signal: string) => {
