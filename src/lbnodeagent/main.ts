@@ -7,7 +7,7 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../k8s/kubeconfig.ts';
 import { createLogger } from '../log.ts';
 import type { Logger } from '../log.ts';
-import { openHostNetwork } from '../netlink/rtnetlink.ts';
+import { kernelKeepsAddressProtocol, openHostNetwork } from '../netlink/rtnetlink.ts';
 import type { HostNetwork } from '../netlink/host-network.ts';
 import { serveMetrics } from '../server.ts';
 import { Agent } from './agent.ts';
@@ -57,6 +57,11 @@ async function main(): Promise<void> {
   const kc = loadKubeConfig();
   const namespace = env.PURELB_NAMESPACE ?? 'purelb';
   const net = openHostNetwork();
+  if (!kernelKeepsAddressProtocol()) {
+    // Before Linux 6.1 the kernel drops IFA_PROTO: nothing looks like ours, so nothing is
+    // ever withdrawn by mistake, but strays of a crashed run only leave by their lifetime.
+    log.warn('this kernel does not keep the address protocol marker (needs Linux >= 6.1): addresses left by a crashed agent are not recognised', { op: 'start' });
+  }
   const announcer = new Announcer({ findLink: (name) => net.findLink(name) });
   const leases = new LeaseMembership({
     kc,
