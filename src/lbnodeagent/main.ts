@@ -58,9 +58,9 @@ async function main(): Promise<void> {
   const namespace = env.PURELB_NAMESPACE ?? 'purelb';
   const net = openHostNetwork();
   if (!kernelKeepsAddressProtocol()) {
-    // Before Linux 6.1 the kernel drops IFA_PROTO: nothing looks like ours, so nothing is
-    // ever withdrawn by mistake, but strays of a crashed run only leave by their lifetime.
-    log.warn('this kernel does not keep the address protocol marker (needs Linux >= 6.1): addresses left by a crashed agent are not recognised', { op: 'start' });
+    // Before Linux 6.1 the kernel drops IFA_PROTO: no address looks like ours, so the
+    // agent never deletes one (the node's own are safe) but cannot withdraw its VIPs either.
+    log.error('this kernel drops the address ownership marker (IFA_PROTO, Linux >= 6.1 needed): VIPs cannot be withdrawn on this node', { op: 'start' });
   }
   const announcer = new Announcer({ findLink: (name) => net.findLink(name) });
   const leases = new LeaseMembership({
