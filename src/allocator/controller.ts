@@ -21,6 +21,8 @@ import type { PoolConfiguration, ServiceGroupObject } from './config.ts';
 import { DEFAULT_POLICY, decide } from './request.ts';
 import type { AllocatorPolicy, PoolView } from './request.ts';
 import { groupStatus } from './status.ts';
+import { allocationFailures, allocations } from './metrics.ts';
+import type { PoolStats } from '../ipam/pool.ts';
 
 const CONFIG_KEY = '\u0000config';
 const SG_VERSION = 'v1';
@@ -103,6 +105,11 @@ export class Allocator {
 
   isReady(): boolean {
     return this.ready;
+  }
+
+  /** Sizes and use per ServiceGroup, for metrics. */
+  poolStats(): readonly PoolStats[] {
+    return this.ipam?.stats() ?? [];
   }
 
   /** Syncs, registers existing allocations, then starts the workers. */
@@ -283,6 +290,7 @@ export class Allocator {
       return success;
     }
     if (decision.kind === 'invalid') {
+      allocationFailures.inc({ reason: 'InvalidRequest' });
       this.failed.add(key);
       this.events.record(target, 'Warning', REASONS.allocationFailed, decision.message);
       this.log.warn('allocation failed', { op: 'allocate', service: key, err: decision.message });
@@ -292,6 +300,7 @@ export class Allocator {
     const before = ipam.allocation(key);
     const result = ipam.allocate(key, decision.request);
     if (!result.ok) {
+      allocationFailures.inc({ reason: result.error.reason });
       this.failed.add(key);
       const msg = `${result.error.message}${before ? `; keeping ${before.addresses.map((a) => a.address).join(', ')}` : ''}`;
       this.events.record(target, 'Warning', REASONS.allocationFailed, msg);
@@ -319,6 +328,7 @@ export class Allocator {
       const previous = ingressIPs(svc).filter((ip) => !ips.includes(ip));
       if (previous.length > 0) this.events.record(target, 'Normal', REASONS.addressReleased, `Released ${previous.join(', ')}`);
       this.events.record(target, 'Normal', REASONS.addressAssigned, `Assigned ${ips.join(', ')} from pool ${alloc.pool}`);
+      allocations.inc({ pool: alloc.pool ?? '' });
       this.log.info('assigned addresses', { op: 'allocate', service: key, ip: ips.join(','), pool: alloc.pool });
     }
     if (alloc.changed || needStatus) this.afterChange([alloc.pool, before?.pool]);

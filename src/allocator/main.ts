@@ -8,6 +8,7 @@ import { loadKubeConfig } from '../k8s/kubeconfig.ts';
 import { createLogger } from '../log.ts';
 import { serveMetrics } from '../server.ts';
 import { Allocator } from './controller.ts';
+import { registerPoolMetrics } from './metrics.ts';
 
 const env = process.env;
 const num = (name: string, fallback: number): number => {
@@ -31,6 +32,7 @@ async function main(): Promise<void> {
     workers: num('PURELB_WORKERS', 8),
     policy: { classless: env.PURELB_CLASSLESS !== 'false', defaultGroup: env.PURELB_DEFAULT_GROUP ?? 'default' },
   });
+  registerPoolMetrics(() => allocator.poolStats());
   const elector = new LeaderElector(kc, {
     namespace,
     name: env.PURELB_LEASE_NAME ?? 'purelb-allocator',
