@@ -10,21 +10,16 @@ import { parseAllDocuments } from 'yaml';
 import { startAllocator, stopAllComponents } from '../lab/components.ts';
 import type { Component } from '../lab/components.ts';
 import { kubeConfig } from '../lab/kube.ts';
+import { SCENARIO_EXPECTED } from '../lab/plan.ts';
 import { applyCRDs, ensureNamespace, freePort, kubectl, referenceManifest, waitUntil } from '../lab/testkit.ts';
 
 const core = kubeConfig().makeApiClient(CoreV1Api);
 const APP_NS = 'nginx-quic';
 const SG_NS = 'purelb';
 let allocator: Component | undefined;
+let metricsPort = 0;
 
-const expected: Array<[string, string, string]> = [
-  ['nginx-lb-service', 'layer2-ippool', '198.51.100.64'],
-  ['nginx-lb2-service', 'layer2-ippool', '198.51.100.65'],
-  ['nginx-lb3-service', 'layer2-ippool', '198.51.100.66'],
-  ['nginx-lb4-service', 'layer2-ippool', '198.51.100.100'],
-  ['nginx-lb5-service', 'bgp-ippool', '203.0.113.0'],
-  ['nginx-lb6-service', 'bgp-ippool', '203.0.113.100'],
-];
+const expected = SCENARIO_EXPECTED;
 
 async function ingressOf(name: string): Promise<string[]> {
   const svc = await core.readNamespacedService({ name, namespace: APP_NS });
@@ -44,7 +39,8 @@ before(async () => {
   await kubectl(['delete', 'svc', '--all', '-n', APP_NS, '--wait=true']);
   await kubectl(['delete', 'servicegroups', '--all', '-n', SG_NS]);
   await kubectl(['apply', '-f', '-'], { input: referenceManifest('servicegroups.yaml') });
-  allocator = startAllocator({ id: 'scenario', namespace: SG_NS, metricsPort: freePort(), env: { PURELB_LEASE_DURATION_MS: '3000', PURELB_RENEW_DEADLINE_MS: '2000', PURELB_RETRY_PERIOD_MS: '300' } });
+  metricsPort = freePort();
+  allocator = startAllocator({ id: 'scenario', namespace: SG_NS, metricsPort, env: { PURELB_LEASE_DURATION_MS: '3000', PURELB_RENEW_DEADLINE_MS: '2000', PURELB_RETRY_PERIOD_MS: '300' } });
 });
 
 after(async () => {
@@ -86,6 +82,15 @@ test('ServiceGroup status counts what is allocated', async () => {
   });
   const table = await kubectl(['get', 'sg', '-n', SG_NS]);
   assert.match(table.stdout, /layer2-ippool\s+True\s+4\s+59/);
+});
+
+test('metrics: pool size and use per ServiceGroup, allocations counted', async () => {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
+  const value = (line: string) => Number(new RegExp(`^${line.replace(/[{}"]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(text)?.[1]);
+  assert.equal(value('purelb_address_pool_size{pool="layer2-ippool",family="IPv4"}'), 63);
+  assert.equal(value('purelb_address_pool_addresses_in_use{pool="layer2-ippool",family="IPv4"}'), 4);
+  assert.equal(value('purelb_address_pool_size{pool="bgp-ippool",family="IPv4"}'), 255);
+  assert.equal(value('purelb_allocator_allocations_total{pool="layer2-ippool"}'), 4);
 });
 
 test('an allocator restart changes no address; a released address is reused lowest-first', async () => {
