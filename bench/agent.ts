@@ -91,6 +91,7 @@ export async function run(report: Report): Promise<void> {
           m.removed.delete(ip);
         }
       }
+      if (process.env.PURELB_BENCH_VERBOSE) console.error(`create→vip ${up.join(' ')}\ndelete→withdrawn ${down.join(' ')}`);
       report('create_to_vip_p50', percentile(up, 50), 'ms');
       report('create_to_vip_p99', percentile(up, 99), 'ms');
       report('delete_to_withdrawn_p50', percentile(down, 50), 'ms');
