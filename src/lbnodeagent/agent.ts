@@ -95,6 +95,9 @@ export class Agent {
   /** `family|service` whose dummy-interface entries this agent wrote last. */
   private readonly nonlocalWriter = new Set<string>();
   private readonly garpAborts = new Map<string, AbortController>();
+  /** Bumped by every informer event and membership change. */
+  private inputsVersion = 0;
+  private decided: { version: string; snapshot: Snapshot; desired: Announcement[]; annotated: boolean } | undefined;
   private pendingAnnotations: { desired: Announcement[]; snapshot: Snapshot } | undefined;
   private annotating: Promise<void> | undefined;
   /** When the membership last changed and no reconcile has acted on it yet. */
@@ -126,12 +129,17 @@ export class Agent {
       });
     this.groups = customInformer('servicegroups');
     this.agents = customInformer('lbnodeagents');
-    this.services.on(() => this.trigger());
-    this.slices.on(() => this.trigger());
-    this.groups.on(() => this.trigger());
-    this.agents.on(() => this.trigger());
+    const changed = () => {
+      this.inputsVersion++;
+      this.trigger();
+    };
+    this.services.on(changed);
+    this.slices.on(changed);
+    this.groups.on(changed);
+    this.agents.on(changed);
     opts.membership.onChange(() => {
       this.membershipChangedAt ??= performance.now();
+      this.inputsVersion++;
       this.trigger();
     });
   }
@@ -311,8 +319,14 @@ export class Agent {
     const before = this.localSubnets.join(',');
     await this.resolveLocalInterface();
     if (before !== this.localSubnets.join(',')) await this.opts.membership.publish(this.localSubnets, this.eligible());
-    const snapshot = this.snapshot();
-    const desired = desiredAnnouncements(snapshot);
+    // The snapshot and the decision are recomputed only when an input changed; the
+    // periodic pass (drift repair, lifetime renewal) then costs a kernel read and a diff.
+    const version = `${this.inputsVersion}|${this.localSubnets.join(',')}|${this.eligible()}`;
+    if (this.decided?.version !== version) {
+      const snap = this.snapshot();
+      this.decided = { version, snapshot: snap, desired: desiredAnnouncements(snap), annotated: false };
+    }
+    const { snapshot, desired } = this.decided;
     const added = await this.applyKernel(desired, changedAt !== undefined);
     if (changedAt !== undefined && added > 0) takeoverSeconds.observe((performance.now() - changedAt) / 1000);
     const localSet = desired.filter((d) => d.kind === 'local').map((d) => d.ip).sort().join(',');
@@ -320,7 +334,10 @@ export class Agent {
     this.localSet = localSet;
     announcedAddresses.set({ kind: 'local' }, new Set(desired.filter((d) => d.kind === 'local').map((d) => d.ip)).size);
     announcedAddresses.set({ kind: 'nonlocal' }, new Set(desired.filter((d) => d.kind === 'nonlocal').map((d) => d.ip)).size);
-    this.scheduleAnnotations(desired, snapshot);
+    if (!this.decided.annotated) {
+      this.decided.annotated = true;
+      this.scheduleAnnotations(desired, snapshot);
+    }
     this.stats.reconciles++;
     this.stats.lastReconcileMs = performance.now() - t0;
     reconcileSeconds.observe(this.stats.lastReconcileMs / 1000);
@@ -417,6 +434,7 @@ export class Agent {
           await this.applyAnnotations(d.desired, d.snapshot);
         } catch (err) {
           this.log.warn('announcing annotations not written', { op: 'annotate', err });
+          if (this.decided) this.decided.annotated = false;
         }
       }
       this.annotating = undefined;
@@ -453,7 +471,11 @@ export class Agent {
             if (owned.IPv4.local.length + owned.IPv6.local.length === 0 && !owned.IPv4.nonlocal && !owned.IPv6.nonlocal) this.announced.delete(key);
             else this.announced.set(key, fingerprint);
           },
-          (err: unknown) => this.log.warn('announcing annotation not written', { op: 'annotate', service: key, err }),
+          (err: unknown) => {
+            this.log.warn('announcing annotation not written', { op: 'annotate', service: key, err });
+            // Retried by the next periodic pass.
+            if (this.decided) this.decided.annotated = false;
+          },
         ),
       );
       if (work.length >= 16) await Promise.allSettled(work.splice(0));
