@@ -265,7 +265,9 @@ export async function startCapture(opts: CaptureOptions = {}): Promise<Capture> 
       ready = true;
       break;
     }
-    if (!pidMatches(rec.pid, rec.marker)) break;
+    // Right after spawn the child may not have exec'd yet (its cmdline is still ours):
+    // only a process that stays unrecognisable for a second has really gone.
+    if (i * 20 > 1000 && !pidMatches(rec.pid, rec.marker)) break;
     await sleep(20);
   }
   if (!ready) {
