@@ -15,6 +15,7 @@ const SUITES: Readonly<Record<string, () => Promise<Suite>>> = {
   ipam: () => import('./ipam.ts'),
   netlink: () => import('./netlink.ts'),
   announce: () => import('./announce.ts'),
+  allocator: () => import('./allocator.ts'),
   agent: () => import('./agent.ts'),
   failover: () => import('./failover.ts'),
 };

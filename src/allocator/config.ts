@@ -1,8 +1,9 @@
 // The whole pool configuration, built in one pure step from every ServiceGroup. A
-// group whose spec is invalid, or whose ranges overlap an older group's, is left out
-// of the new configuration — but its last good version stays in force when there is
-// one, so a typo never takes addresses away from working Services.
+// group whose spec is invalid, or whose ranges overlap a group that takes precedence,
+// is left out of the new configuration — but its last good version stays in force
+// when there is one, so a typo never takes addresses away from working Services.
 
+import { isDeepStrictEqual } from 'node:util';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { parseServiceGroupSpec } from '../ipam/group.ts';
 import type { PoolConfig } from '../ipam/group.ts';
@@ -41,6 +42,13 @@ function created(sg: ServiceGroupObject): number {
   return t === undefined ? 0 : new Date(t).getTime();
 }
 
+/** Whether the group's status says its current generation lost an overlap. */
+function lostBefore(sg: ServiceGroupObject): boolean {
+  const status = sg.status as { observedGeneration?: number; conditions?: Array<{ type?: string; status?: string; reason?: string }> } | undefined;
+  if (status?.observedGeneration === undefined || status.observedGeneration !== sg.metadata?.generation) return false;
+  return (status.conditions ?? []).some((c) => c.type === 'Conflict' && c.status === 'True' && c.reason === 'Overlap');
+}
+
 function stringList(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
 }
@@ -51,13 +59,25 @@ function stringList(value: unknown): string[] {
  * invalid or conflicting.
  */
 export function buildConfiguration(objects: ServiceGroupObject[], lastGood: ReadonlyMap<string, PoolConfig>): PoolConfiguration {
-  // Older groups win overlaps: the group that came later is the one in conflict.
-  const ordered = [...objects].sort((a, b) => created(a) - created(b) || (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
+  // Who wins an overlap: first the groups whose configuration is in force and
+  // unchanged, then edited groups (an edit that overlaps another group is the edit's
+  // fault: it falls back to its last good version), then new groups — those the
+  // previous leader found in conflict last, so that a restart (which forgets the last
+  // good versions) does not flip the winner. Within a rank, older groups win.
+  const entries = objects.map((sg) => {
+    const name = sg.metadata?.name ?? '';
+    const parsed = parseServiceGroupSpec(sg.spec);
+    const previous = lastGood.get(name);
+    let rank: number;
+    if (previous !== undefined) rank = parsed.ok && isDeepStrictEqual(parsed.value, previous) ? 0 : 1;
+    else rank = lostBefore(sg) ? 3 : 2;
+    return { sg, name, parsed, rank };
+  });
+  const ordered = entries.sort((a, b) => a.rank - b.rank || created(a.sg) - created(b.sg) || a.name.localeCompare(b.name));
   const groups = new Map<string, GroupState>();
   const accepted: Array<{ group: string; config: PoolConfig }> = [];
 
-  for (const sg of ordered) {
-    const name = sg.metadata?.name ?? '';
+  for (const { sg, name, parsed } of ordered) {
     const spec = (sg.spec ?? {}) as Record<string, unknown>;
     const state: GroupState = {
       name,
@@ -71,7 +91,6 @@ export function buildConfiguration(objects: ServiceGroupObject[], lastGood: Read
       namespaceDefault: spec.namespaceDefault === true,
     };
     groups.set(name, state);
-    const parsed = parseServiceGroupSpec(sg.spec);
     if (!parsed.ok) {
       state.errors = [...parsed.errors];
     } else {

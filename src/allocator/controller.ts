@@ -9,9 +9,11 @@ import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@k
 import type { KubeConfig, V1LoadBalancerIngress, V1Service } from '@kubernetes/client-node';
 import { IPAM } from '../ipam/ipam.ts';
 import type { PoolConfig } from '../ipam/group.ts';
+import type { FailureReason } from '../ipam/pool.ts';
 import type { ReservationIssue } from '../ipam/ipam.ts';
 import { EventRecorder } from '../k8s/events.ts';
 import { Informer, objectKey } from '../k8s/informer.ts';
+import type { ListResult } from '../k8s/informer.ts';
 import { WorkQueue, success } from '../k8s/workqueue.ts';
 import type { SyncResult } from '../k8s/workqueue.ts';
 import type { Logger } from '../log.ts';
@@ -20,11 +22,14 @@ import { admits, buildConfiguration, namespaceDefault } from './config.ts';
 import type { PoolConfiguration, ServiceGroupObject } from './config.ts';
 import { DEFAULT_POLICY, decide } from './request.ts';
 import type { AllocatorPolicy, PoolView } from './request.ts';
+import { slimService } from './slim.ts';
 import { groupStatus } from './status.ts';
 import { allocationFailures, allocations } from './metrics.ts';
 import type { PoolStats } from '../ipam/pool.ts';
 
 const CONFIG_KEY = '\u0000config';
+/** Refusals that an address given back to the pool can cure. */
+const WAIT_FOR_ADDRESS: ReadonlySet<FailureReason> = new Set(['PoolExhausted', 'AddressInUse', 'PortConflict', 'SharingKeyBound']);
 const SG_VERSION = 'v1';
 const mergePatch = () => setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
@@ -44,6 +49,35 @@ function ingressFor(svc: V1Service, addresses: readonly { family: string; addres
   const order = svc.spec?.ipFamilies ?? ['IPv4', 'IPv6'];
   const rank = (f: string) => (order.indexOf(f) < 0 ? 9 : order.indexOf(f));
   return [...addresses].sort((a, b) => rank(a.family) - rank(b.family)).map((a) => ({ ip: a.address, ipMode: 'VIP' }));
+}
+
+/** The field an IPAM refusal is about, so that the Event names it; undefined when the message names the ServiceGroup. */
+function failureField(reason: FailureReason, addressField: string | undefined): string | undefined {
+  switch (reason) {
+    case 'PortConflict':
+    case 'SharingKeyBound':
+      return ANNOTATIONS.allowSharedIP;
+    case 'AddressInUse':
+      return addressField ?? ANNOTATIONS.allowSharedIP;
+    case 'OutsidePool':
+    case 'InvalidRequest':
+      return addressField;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Whether resourceVersion `a` is older than `b`. They are opaque to clients in
+ * general; for the etcd-backed built-in types they are etcd revisions (client-go's
+ * mutation cache compares them the same way). Anything else counts as not older.
+ */
+function olderThan(a: string | undefined, b: string): boolean {
+  try {
+    return a !== undefined && BigInt(a) < BigInt(b);
+  } catch {
+    return false;
+  }
 }
 
 function ingressIPs(svc: V1Service): string[] {
@@ -67,8 +101,22 @@ export class Allocator {
   private ipam: IPAM | undefined;
   private conf: PoolConfiguration | undefined;
   private readonly lastGood = new Map<string, PoolConfig>();
-  /** Services whose allocation failed; retried when addresses are released. */
-  private readonly failed = new Set<string>();
+  /**
+   * Services refused for want of an address (pool exhausted, address or port taken,
+   * sharing key bound elsewhere), by pool: retried when that pool gives addresses
+   * back. Other refusals wait for the Service or the configuration to change.
+   */
+  private readonly waiting = new Map<string, string>();
+  /** The AllocationFailed message last recorded per Service: a retry that fails the same way writes nothing. */
+  private readonly failures = new Map<string, string>();
+  /**
+   * Our last write to each Service until the cache has caught up with it: the watch
+   * event of our metadata patch often arrives before the one of our status patch, and
+   * must not make us write the status (and an Event) a second time.
+   */
+  private readonly unwitnessed = new Map<string, { resourceVersion: string; ips: string; pool: string | undefined }>();
+  /** ConfigurationWarnings already recorded for existing allocations, per Service. */
+  private readonly reservationIssues = new Map<string, string>();
   private readonly statusTimers = new Map<string, NodeJS.Timeout>();
   private readonly groupReports = new Map<string, string>();
   private readonly warned = new Map<string, string>();
@@ -89,18 +137,24 @@ export class Allocator {
     this.services = new Informer<V1Service>(opts.kc, {
       name: 'services',
       path: '/api/v1/services',
-      list: () => this.core.listServiceForAllNamespaces(),
+      list: (page) => this.core.listServiceForAllNamespaces(page),
+      transform: slimService,
       log: opts.log,
     });
     const ns = opts.namespace;
     this.groups = new Informer<ServiceGroupObject>(opts.kc, {
       name: 'servicegroups',
       path: `/apis/${GROUP}/${SG_VERSION}/namespaces/${ns}/servicegroups`,
-      list: () => this.custom.listNamespacedCustomObject({ group: GROUP, version: SG_VERSION, namespace: ns, plural: 'servicegroups' }) as Promise<{ items: ServiceGroupObject[] }>,
+      list: (page) => this.custom.listNamespacedCustomObject({ group: GROUP, version: SG_VERSION, namespace: ns, plural: 'servicegroups', ...page }) as Promise<ListResult<ServiceGroupObject>>,
       log: opts.log,
     });
     this.services.on((e) => this.queue.add(objectKey(e.obj)));
-    this.groups.on(() => this.queue.add(CONFIG_KEY));
+    // Our own status writes come back as updates with the same generation: they must
+    // not rebuild the configuration and resync every Service.
+    this.groups.on((e) => {
+      if (e.type === 'update' && e.old.metadata?.generation === e.obj.metadata?.generation) return;
+      this.queue.add(CONFIG_KEY);
+    });
   }
 
   isReady(): boolean {
@@ -197,11 +251,23 @@ export class Allocator {
     this.log.warn('ServiceGroup problem', { op: 'config', group: name, problems });
   }
 
+  /**
+   * Reports the problems of existing allocations (`issues` is the complete list) once
+   * per Service and set of problems, not again on every reconfiguration.
+   */
   private reportIssues(issues: readonly ReservationIssue[]): void {
-    for (const issue of issues) {
-      const svc = this.services.get(issue.service);
-      this.log.warn('existing allocation outside the rules', { op: 'reserve', service: issue.service, ip: issue.address, reason: issue.reason });
-      if (svc) this.events.record({ apiVersion: 'v1', kind: 'Service', obj: svc }, 'Warning', REASONS.configurationWarning, `${issue.message}; the address is kept until the Service or the pools change`);
+    const byService = new Map<string, ReservationIssue[]>();
+    for (const issue of issues) byService.set(issue.service, [...(byService.get(issue.service) ?? []), issue]);
+    for (const service of [...this.reservationIssues.keys()]) if (!byService.has(service)) this.reservationIssues.delete(service);
+    for (const [service, list] of byService) {
+      const fingerprint = list.map((i) => i.message).join('|');
+      if (this.reservationIssues.get(service) === fingerprint) continue;
+      this.reservationIssues.set(service, fingerprint);
+      const svc = this.services.get(service);
+      for (const issue of list) {
+        this.log.warn('existing allocation outside the rules', { op: 'reserve', service, ip: issue.address, reason: issue.reason });
+        if (svc) this.events.record({ apiVersion: 'v1', kind: 'Service', obj: svc }, 'Warning', REASONS.configurationWarning, `${issue.message}; the address is kept until the Service or the pools change`);
+      }
     }
   }
 
@@ -255,8 +321,22 @@ export class Allocator {
     return branded.length;
   }
 
-  private released(): void {
-    if (this.failed.size > 0) this.queue.addAll(this.failed);
+  /** Records an AllocationFailed Event and log line, unless this Service already failed this way. */
+  private fail(key: string, svc: V1Service, message: string, fields: Record<string, unknown> = {}): void {
+    allocationFailures.inc({ reason: typeof fields.reason === 'string' ? fields.reason : 'InvalidRequest' });
+    const fingerprint = `${svc.metadata?.uid}|${message}`;
+    if (this.failures.get(key) === fingerprint) return;
+    this.failures.set(key, fingerprint);
+    this.events.record({ apiVersion: 'v1', kind: 'Service', obj: svc }, 'Warning', REASONS.allocationFailed, message);
+    this.log.warn('allocation failed', { op: 'allocate', service: key, err: message, ...fields });
+  }
+
+  private forget(key: string): void {
+    this.unwitnessed.delete(key);
+    this.waiting.delete(key);
+    this.failures.delete(key);
+    this.warned.delete(key);
+    this.reservationIssues.delete(key);
   }
 
   private async syncService(key: string): Promise<SyncResult> {
@@ -264,11 +344,10 @@ export class Allocator {
     const svc = this.services.get(key);
     if (svc === undefined) {
       const gone = ipam.release(key);
-      this.failed.delete(key);
-      this.warned.delete(key);
+      this.forget(key);
       if (gone.length > 0) {
         this.log.info('released addresses of deleted Service', { op: 'release', service: key, ip: gone.map((a) => a.address).join(',') });
-        this.afterChange(gone.map((a) => a.pool));
+        this.afterChange(gone.map((a) => a.pool), gone.map((a) => a.pool));
       }
       return success;
     }
@@ -277,7 +356,9 @@ export class Allocator {
     this.warnOnce(key, svc, decision.kind === 'notOurs' ? [] : decision.warnings);
 
     if (decision.kind === 'notOurs') {
-      this.failed.delete(key);
+      this.unwitnessed.delete(key);
+      this.waiting.delete(key);
+      this.failures.delete(key);
       const gone = ipam.release(key);
       const branded = svc.metadata?.annotations?.[ANNOTATIONS.allocatedBy] === BRAND;
       if (branded) {
@@ -286,52 +367,66 @@ export class Allocator {
         this.events.record(target, 'Normal', REASONS.addressReleased, `Released ${ips}: ${decision.why}`);
         this.log.info('released addresses', { op: 'release', service: key, ip: ips, why: decision.why });
       }
-      if (gone.length > 0) this.afterChange(gone.map((a) => a.pool));
+      if (gone.length > 0) this.afterChange(gone.map((a) => a.pool), gone.map((a) => a.pool));
       return success;
     }
     if (decision.kind === 'invalid') {
-      allocationFailures.inc({ reason: 'InvalidRequest' });
-      this.failed.add(key);
-      this.events.record(target, 'Warning', REASONS.allocationFailed, decision.message);
-      this.log.warn('allocation failed', { op: 'allocate', service: key, err: decision.message });
+      this.waiting.delete(key);
+      this.fail(key, svc, decision.message);
       return success;
     }
 
     const before = ipam.allocation(key);
     const result = ipam.allocate(key, decision.request);
     if (!result.ok) {
-      allocationFailures.inc({ reason: result.error.reason });
-      this.failed.add(key);
-      const msg = `${result.error.message}${before ? `; keeping ${before.addresses.map((a) => a.address).join(', ')}` : ''}`;
-      this.events.record(target, 'Warning', REASONS.allocationFailed, msg);
-      this.log.warn('allocation failed', { op: 'allocate', service: key, err: msg, reason: result.error.reason });
+      if (WAIT_FOR_ADDRESS.has(result.error.reason)) this.waiting.set(key, decision.request.pool);
+      else this.waiting.delete(key);
+      const field = failureField(result.error.reason, decision.addressField);
+      const msg = `${field ? `${field}: ` : ''}${result.error.message}${before ? `; keeping ${before.addresses.map((a) => a.address).join(', ')}` : ''}`;
+      this.fail(key, svc, msg, { reason: result.error.reason });
       return success;
     }
-    this.failed.delete(key);
+    this.waiting.delete(key);
+    this.failures.delete(key);
     const alloc = result.value;
     const wantIngress = ingressFor(svc, alloc.addresses);
     const ips = wantIngress.map((i) => i.ip as string);
+    const written = this.unwitnessed.get(key);
+    if (written !== undefined) {
+      // The cache is behind our own last write of exactly this: writing again would
+      // only repeat it. The write's watch event brings the key back.
+      if (olderThan(svc.metadata?.resourceVersion, written.resourceVersion) && written.ips === ips.join() && written.pool === alloc.pool) return success;
+      this.unwitnessed.delete(key);
+    }
     const annotations = svc.metadata?.annotations ?? {};
     const needMeta = annotations[ANNOTATIONS.allocatedBy] !== BRAND || annotations[ANNOTATIONS.allocatedFrom] !== alloc.pool;
     const needStatus = !sameList(ingressIPs(svc), ips) || (svc.status?.loadBalancer?.ingress ?? []).some((i) => i.ipMode !== 'VIP');
+    let writtenVersion: string | undefined;
     if (needMeta) {
-      await this.core.patchNamespacedService(
+      const res = await this.core.patchNamespacedService(
         { name: svc.metadata?.name ?? '', namespace: svc.metadata?.namespace ?? '', body: { metadata: { annotations: { [ANNOTATIONS.allocatedBy]: BRAND, [ANNOTATIONS.allocatedFrom]: alloc.pool ?? '' } } } },
         mergePatch(),
       );
+      writtenVersion = res.metadata?.resourceVersion;
     }
     if (needStatus) {
-      await this.core.patchNamespacedServiceStatus(
+      const res = await this.core.patchNamespacedServiceStatus(
         { name: svc.metadata?.name ?? '', namespace: svc.metadata?.namespace ?? '', body: { status: { loadBalancer: { ingress: wantIngress } } } },
         mergePatch(),
       );
+      writtenVersion = res.metadata?.resourceVersion;
       const previous = ingressIPs(svc).filter((ip) => !ips.includes(ip));
       if (previous.length > 0) this.events.record(target, 'Normal', REASONS.addressReleased, `Released ${previous.join(', ')}`);
       this.events.record(target, 'Normal', REASONS.addressAssigned, `Assigned ${ips.join(', ')} from pool ${alloc.pool}`);
       allocations.inc({ pool: alloc.pool ?? '' });
       this.log.info('assigned addresses', { op: 'allocate', service: key, ip: ips.join(','), pool: alloc.pool });
     }
-    if (alloc.changed || needStatus) this.afterChange([alloc.pool, before?.pool]);
+    if (writtenVersion !== undefined) this.unwitnessed.set(key, { resourceVersion: writtenVersion, ips: ips.join(), pool: alloc.pool });
+    if (alloc.changed || needStatus) {
+      // A Service that moved gave its old addresses back.
+      const freed = before !== undefined && before.addresses.some((b) => !alloc.addresses.some((a) => a.address === b.address));
+      this.afterChange([alloc.pool, before?.pool], freed ? [before.pool] : []);
+    }
     return success;
   }
 
@@ -346,9 +441,11 @@ export class Allocator {
     for (const w of warnings) this.events.record({ apiVersion: 'v1', kind: 'Service', obj: svc }, 'Warning', REASONS.configurationWarning, w);
   }
 
-  private afterChange(pools: ReadonlyArray<string | undefined>): void {
+  /** After addresses changed hands in `pools`: their status; and where some were `freed`, the Services waiting there. */
+  private afterChange(pools: ReadonlyArray<string | undefined>, freed: ReadonlyArray<string | undefined>): void {
     for (const p of new Set(pools)) if (p) this.scheduleGroupStatus(p);
-    this.released();
+    const gaveBack = new Set(freed);
+    if (gaveBack.size > 0) for (const [key, pool] of this.waiting) if (gaveBack.has(pool)) this.queue.add(key);
   }
 
   /** Removes our addresses and brand from a Service that is no longer ours. */

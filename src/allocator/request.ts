@@ -3,6 +3,7 @@
 // families, which specific addresses, its sharing key and ports.
 
 import type { V1Service } from '@kubernetes/client-node';
+import { parseAddress } from '../ipam/address.ts';
 import type { Family } from '../ipam/address.ts';
 import type { PoolConfig } from '../ipam/group.ts';
 import type { AllocationRequest } from '../ipam/ipam.ts';
@@ -31,7 +32,8 @@ export const DEFAULT_POLICY: AllocatorPolicy = { classless: true, defaultGroup: 
 export type Decision =
   /** Not a LoadBalancer of ours: release whatever it holds. */
   | { kind: 'notOurs'; why: string }
-  | { kind: 'allocate'; request: AllocationRequest; warnings: string[] }
+  /** `addressField` names where specific addresses came from, for messages about them. */
+  | { kind: 'allocate'; request: AllocationRequest; warnings: string[]; addressField?: string }
   /** Ours, but the request cannot be met as written; the message names the field. */
   | { kind: 'invalid'; message: string; warnings: string[] };
 
@@ -41,21 +43,43 @@ export function isOurs(svc: V1Service, policy: AllocatorPolicy): boolean {
   return cls === undefined || cls === '' ? policy.classless : cls === LOAD_BALANCER_CLASS;
 }
 
-function requestedAddresses(svc: V1Service, warnings: string[]): string[] {
+/** The specific addresses asked for and the field they were read from. */
+function requestedAddresses(svc: V1Service, warnings: string[]): { field: string; addresses: string[] } {
   const annotation = svc.metadata?.annotations?.[ANNOTATIONS.addresses];
   if (annotation !== undefined && annotation.trim() !== '') {
-    return annotation.split(',').map((a) => a.trim()).filter((a) => a !== '');
+    return { field: ANNOTATIONS.addresses, addresses: annotation.split(',').map((a) => a.trim()).filter((a) => a !== '') };
   }
   const legacy = svc.spec?.loadBalancerIP;
   if (legacy !== undefined && legacy !== '') {
     warnings.push(`spec.loadBalancerIP is deprecated: use the annotation ${ANNOTATIONS.addresses}: "${legacy}"`);
-    return [legacy];
+    return { field: 'spec.loadBalancerIP', addresses: [legacy] };
   }
-  return [];
+  return { field: ANNOTATIONS.addresses, addresses: [] };
+}
+
+/** Why the requested addresses cannot be honoured whatever the pools: not IPs, or two of one family. */
+function malformed(field: string, addresses: readonly string[]): string | undefined {
+  const parsed = addresses.map((text) => ({ text, address: parseAddress(text) }));
+  const bad = parsed.filter((p) => p.address === undefined).map((p) => `"${p.text}"`);
+  if (bad.length > 0) return `${field}: ${bad.join(', ')} ${bad.length === 1 ? 'is not an IP address' : 'are not IP addresses'}`;
+  for (const family of ['IPv4', 'IPv6'] as const) {
+    const same = parsed.filter((p) => p.address?.family === family).map((p) => p.text);
+    if (same.length > 1) return `${field}: more than one ${family} address (${same.join(', ')}); give at most one per family`;
+  }
+  return undefined;
 }
 
 function servicePorts(svc: V1Service): Port[] {
   return (svc.spec?.ports ?? []).map((p) => ({ protocol: p.protocol ?? 'TCP', port: p.port }));
+}
+
+/** A requested address of a family a single-stack Service cannot have. */
+function wrongFamily(svc: V1Service, field: string, addresses: readonly string[]): string | undefined {
+  if ((svc.spec?.ipFamilyPolicy ?? 'SingleStack') !== 'SingleStack') return undefined;
+  const family = svc.spec?.ipFamilies?.[0] ?? 'IPv4';
+  const other = addresses.filter((a) => parseAddress(a)?.family !== family);
+  if (other.length === 0) return undefined;
+  return `${field}: ${other.join(', ')} is not ${family}, and the Service is ${family} single-stack (spec.ipFamilies, spec.ipFamilyPolicy)`;
 }
 
 /** The families to allocate, given what the Service asks and what the group has. */
@@ -90,18 +114,20 @@ export function decide(svc: V1Service, pools: PoolView, policy: AllocatorPolicy 
   }
   const warnings: string[] = [];
   const namespace = svc.metadata?.namespace ?? 'default';
-  const addresses = requestedAddresses(svc, warnings);
+  const { field: addressField, addresses } = requestedAddresses(svc, warnings);
   const named = svc.metadata?.annotations?.[ANNOTATIONS.serviceGroup]?.trim() || undefined;
 
   let group: string | undefined;
   if (addresses.length > 0) {
+    const problem = malformed(addressField, addresses) ?? wrongFamily(svc, addressField, addresses);
+    if (problem !== undefined) return { kind: 'invalid', message: problem, warnings };
     const owners = new Set(addresses.map((a) => pools.poolOf(a) ?? ''));
     if (owners.has('')) {
       const outside = addresses.filter((a) => pools.poolOf(a) === undefined);
-      return { kind: 'invalid', message: `requested address ${outside.join(', ')} is in no ServiceGroup's pool (${ANNOTATIONS.addresses} / spec.loadBalancerIP)`, warnings };
+      return { kind: 'invalid', message: `${addressField}: ${outside.join(', ')} ${outside.length === 1 ? 'is' : 'are'} in no ServiceGroup's pool`, warnings };
     }
     if (owners.size > 1) {
-      return { kind: 'invalid', message: `requested addresses ${addresses.join(', ')} lie in different ServiceGroups (${[...owners].join(', ')})`, warnings };
+      return { kind: 'invalid', message: `${addressField}: ${addresses.join(', ')} lie in different ServiceGroups (${[...owners].join(', ')}); all must come from one`, warnings };
     }
     group = [...owners][0] as string;
     if (named !== undefined && named !== group) {
@@ -121,6 +147,10 @@ export function decide(svc: V1Service, pools: PoolView, policy: AllocatorPolicy 
   }
   const families = chooseFamilies(svc, config, group);
   if ('error' in families) return { kind: 'invalid', message: families.error, warnings };
+  const unwanted = addresses.filter((a) => !families.families.includes(parseAddress(a)?.family as Family));
+  if (unwanted.length > 0) {
+    return { kind: 'invalid', message: `${addressField}: ${unwanted.join(', ')} is not of the families the Service gets from ServiceGroup ${group} (${families.families.join(', ')})`, warnings };
+  }
 
   const sharingKey = svc.metadata?.annotations?.[ANNOTATIONS.allowSharedIP]?.trim();
   return {
@@ -133,5 +163,6 @@ export function decide(svc: V1Service, pools: PoolView, policy: AllocatorPolicy 
       ports: servicePorts(svc),
     },
     warnings,
+    ...(addresses.length > 0 ? { addressField } : {}),
   };
 }

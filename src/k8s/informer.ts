@@ -2,7 +2,9 @@
 // resourceVersion with bookmarks; a watch that ends is resumed, a 410 Gone or any
 // error leads to a fresh list after a jittered backoff, and a timer relists anyway so
 // that a missed event cannot linger. The cache is updated before handlers run, so a
-// handler that reads the cache sees the object it was told about.
+// handler that reads the cache sees the object it was told about. Lists are read in
+// pages, and an optional transform slims every object before it is cached, so that
+// a large collection neither peaks memory at start-up nor keeps fields nobody reads.
 
 import { Watch } from '@kubernetes/client-node';
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
@@ -13,7 +15,14 @@ import type { Logger } from '../log.ts';
 
 export interface ListResult<T> {
   items: T[];
-  metadata?: { resourceVersion?: string };
+  /** `_continue` as client-node's typed lists name it, `continue` in raw JSON. */
+  metadata?: { resourceVersion?: string; _continue?: string; continue?: string };
+}
+
+/** One page of a list: pass on to the API call (`limit`, `_continue`). */
+export interface ListPage {
+  limit: number;
+  _continue?: string;
 }
 
 export type InformerEvent<T> =
@@ -26,7 +35,12 @@ export interface InformerOptions<T> {
   name: string;
   /** The collection's URL path, e.g. `/api/v1/services`. */
   path: string;
-  list: () => Promise<ListResult<T>>;
+  /** Lists the collection; should honour `page` (a list function that ignores it returns everything at once). */
+  list: (page: ListPage) => Promise<ListResult<T>>;
+  /** Items per list page (default 500, as client-go's reflector). */
+  pageSize?: number;
+  /** Applied to every object before it is cached and handed to handlers, e.g. to drop managedFields. */
+  transform?: (obj: T) => T;
   /** Passed to the watch; the list function must apply the same selector. */
   labelSelector?: string;
   relistIntervalMs?: number;
@@ -139,9 +153,9 @@ export class Informer<T extends KubernetesObject> {
     while (!this.stopped) {
       try {
         if (!rv || Date.now() >= this.relistDue) {
-          const res = await this.opts.list();
+          const res = await this.listAll();
           this.replace(res.items);
-          rv = res.metadata?.resourceVersion ?? '';
+          rv = res.resourceVersion;
           this.relistDue = Date.now() + relistMs;
           if (!this.synced) {
             this.synced = true;
@@ -160,6 +174,22 @@ export class Informer<T extends KubernetesObject> {
         await sleep(delay);
       }
     }
+  }
+
+  /** Every page of the list, transformed; all pages come from the first page's snapshot. */
+  private async listAll(): Promise<{ items: T[]; resourceVersion: string }> {
+    const transform = this.opts.transform ?? ((o: T) => o);
+    const items: T[] = [];
+    let resourceVersion = '';
+    let next: string | undefined;
+    for (let pages = 0; pages < 100_000; pages++) {
+      const res = await this.opts.list({ limit: this.opts.pageSize ?? 500, ...(next ? { _continue: next } : {}) });
+      for (const item of res.items) items.push(transform(item));
+      resourceVersion = res.metadata?.resourceVersion ?? resourceVersion;
+      next = res.metadata?._continue || res.metadata?.continue || undefined;
+      if (next === undefined) break;
+    }
+    return { items, resourceVersion };
   }
 
   /** Watches until the stream ends or `forMs` passes; returns the last resourceVersion. */
@@ -182,7 +212,7 @@ export class Informer<T extends KubernetesObject> {
           return;
         }
         last = obj.metadata?.resourceVersion ?? last;
-        if (phase !== 'BOOKMARK') this.apply(phase, obj);
+        if (phase !== 'BOOKMARK') this.apply(phase, this.opts.transform ? this.opts.transform(obj) : obj);
       };
       const onDone = (err: unknown) => {
         // A client-side inactivity timeout on a quiet collection is not an error: resume.

@@ -91,3 +91,25 @@ test('a throwing handler counts as an error, not a crash', async () => {
   assert.equal(errors.length, 1);
   assert.equal(n, 2);
 });
+
+test('every idle worker is woken: keys are processed in parallel and stop() ends all of them', async () => {
+  const q = new WorkQueue();
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const handler = async (): Promise<SyncResult> => {
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    await sleep(20);
+    inFlight--;
+    return success;
+  };
+  const workers = Array.from({ length: 4 }, () => q.run(handler));
+  // All four are idle and waiting before the first key arrives.
+  await sleep(10);
+  for (let i = 0; i < 8; i++) q.add(`k${i}`);
+  await drain(q);
+  assert.equal(maxInFlight, 4);
+  q.stop();
+  const ended = await Promise.race([Promise.all(workers).then(() => true), sleep(1000).then(() => false)]);
+  assert.ok(ended, 'a worker was still waiting after stop()');
+});

@@ -29,7 +29,8 @@ export class WorkQueue {
   private readonly dirty = new Set<string>();
   private readonly failures = new Map<string, number>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
-  private wake: (() => void) | undefined;
+  /** Idle workers, each waiting to be woken for one new key (or for stop). */
+  private readonly waiters: Array<() => void> = [];
   private stopped = false;
   private readonly backoff: BackoffPolicy;
   private readonly opts: WorkQueueOptions;
@@ -48,7 +49,7 @@ export class WorkQueue {
     if (this.waiting.has(key)) return;
     this.waiting.add(key);
     this.queue.push(key);
-    this.wake?.();
+    this.waiters.shift()?.();
   }
 
   addAll(keys: Iterable<string>): void {
@@ -86,8 +87,7 @@ export class WorkQueue {
         this.processing.add(key);
         return key;
       }
-      await new Promise<void>((resolve) => (this.wake = resolve));
-      this.wake = undefined;
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
     return undefined;
   }
@@ -133,6 +133,6 @@ export class WorkQueue {
     this.stopped = true;
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
-    this.wake?.();
+    for (const wake of this.waiters.splice(0)) wake();
   }
 }

@@ -1,0 +1,257 @@
+// The allocator against the lab's real API server (the lab must be up):
+//  - 5,000 Services created with bounded concurrency, timed from the first create to
+//    the last address seen by a watch, with the allocator and with a no-op status
+//    writer (bench/noop-writer.ts: the same two writes per Service, addresses from a
+//    counter), run before and after the allocator; the ratio allocator / no-op is the
+//    figure of merit (target ≤ 1.2), with p50/p99 of create → address for each;
+//  - cold start with 10,000 allocated Services: process start → /readyz 200, split
+//    into before sync (process boot, Lease), cache sync and after sync (target
+//    < 5 s), the first new Service's wait, and RSS (target < 200 MB).
+// Services are IPv6 single-stack without NodePorts (the lab's IPv4 service range has
+// ~250 ClusterIPs); everything is made in the bench's own namespaces and deleted again.
+
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CoreV1Api } from '@kubernetes/client-node';
+import type { V1Service } from '@kubernetes/client-node';
+import { Informer } from '../src/k8s/informer.ts';
+import { loadKubeConfig } from '../src/k8s/kubeconfig.ts';
+import { applyV6Group, bounded, deleteServices, freshNamespaces, ingressOf, isReady, lbService, percentile, startTestAllocator } from '../e2e/allocator/kit.ts';
+import type { AllocatorProcess } from '../e2e/allocator/kit.ts';
+import { kubeconfigPath } from '../e2e/lab/controlplane.ts';
+import { NODE_BIN, REPO_ROOT, daemonAlive, startDaemon, stopDaemon, waitUntil } from '../e2e/lab/exec.ts';
+import type { DaemonRecord } from '../e2e/lab/exec.ts';
+import { freePort, kubectl } from '../e2e/lab/testkit.ts';
+import type { Report } from './run.ts';
+
+const COUNT = 5000;
+const COLD_COUNT = 10_000;
+const IN_FLIGHT = 20;
+const NS = 'plb-bench';
+const NOOP_NS = 'plb-bench-noop';
+const SG_NS = 'plb-bench-sg';
+const GROUP = 'bench-pool';
+const NOOP_GROUP = 'bench-noop-pool';
+const POOL = '2001:db8:be00::/112';
+const ALLOCATOR_ENV = { PURELB_LEASE_DURATION_MS: '3000', PURELB_RENEW_DEADLINE_MS: '2000', PURELB_RETRY_PERIOD_MS: '300' };
+
+const kc = loadKubeConfig(kubeconfigPath('admin'));
+const core = kc.makeApiClient(CoreV1Api);
+const progress = (msg: string): void => console.error(`[allocator bench ${new Date().toISOString()}] ${msg}`);
+
+/** Where each Service's first address was seen, on this process's clock. */
+class AddressWatch {
+  readonly seen = new Map<string, number>();
+  private readonly informer: Informer<V1Service>;
+
+  constructor(namespace: string) {
+    this.informer = new Informer<V1Service>(kc, {
+      name: `bench-${namespace}`,
+      path: `/api/v1/namespaces/${namespace}/services`,
+      list: (page) => core.listNamespacedService({ namespace, ...page }),
+    });
+    this.informer.on((e) => {
+      const name = e.obj.metadata?.name ?? '';
+      if (e.type !== 'delete' && ingressOf(e.obj).length > 0 && !this.seen.has(name)) this.seen.set(name, performance.now());
+    });
+  }
+
+  start(): Promise<void> {
+    return this.informer.start();
+  }
+
+  stop(): Promise<void> {
+    return this.informer.stop();
+  }
+
+  count(): number {
+    return this.informer.keys().length;
+  }
+}
+
+async function createAll(namespace: string, names: readonly string[], group: string, sent: Map<string, number>): Promise<void> {
+  await bounded(names, IN_FLIGHT, async (name) => {
+    const body = lbService(namespace, name, { group });
+    for (let attempt = 1; ; attempt++) {
+      sent.set(name, performance.now());
+      try {
+        await core.createNamespacedService({ namespace, body });
+        return;
+      } catch (err) {
+        const code = (err as { code?: number }).code;
+        if (attempt >= 5 || (code !== undefined && code !== 429 && code < 500)) throw err;
+        await sleep(200 * attempt);
+      }
+    }
+  });
+}
+
+interface RunFigures {
+  /** When the first create was sent, on this process's clock. */
+  t0: number;
+  totalMs: number;
+  latencies: number[];
+}
+
+/** Creates `count` Services and waits until the watch has seen an address on each. */
+async function allocateBatch(namespace: string, group: string, prefix: string, count: number): Promise<RunFigures> {
+  const watch = new AddressWatch(namespace);
+  await watch.start();
+  const names = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
+  const sent = new Map<string, number>();
+  const t0 = performance.now();
+  try {
+    await createAll(namespace, names, group, sent);
+    progress(`${namespace}: ${count} created in ${Math.round(performance.now() - t0)} ms`);
+    await waitUntil(() => names.every((n) => watch.seen.has(n)), { timeoutMs: 15 * 60_000, intervalMs: 100, what: `${count} Services in ${namespace} to get addresses` });
+  } finally {
+    await watch.stop();
+  }
+  const latencies = names.map((n) => (watch.seen.get(n) as number) - (sent.get(n) as number));
+  const last = Math.max(...names.map((n) => watch.seen.get(n) as number));
+  return { t0, totalMs: last - t0, latencies };
+}
+
+function deleteAll(namespace: string): Promise<void> {
+  return deleteServices(core, namespace);
+}
+
+function procStatus(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${field}:`));
+  return Number(line?.split(/\s+/)[1] ?? NaN) * 1024;
+}
+
+/** User + system CPU seconds of a process so far. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+function startNoopWriter(): DaemonRecord {
+  const marker = `purelb-bench-noop-writer-${process.pid}`;
+  const argv = ['env', `KUBECONFIG=${kubeconfigPath('admin')}`, `NOOP_GROUP=${NOOP_GROUP}`, 'NOOP_PREFIX=2001:db8:be01::', NODE_BIN, `${REPO_ROOT}/bench/noop-writer.ts`, marker];
+  return startDaemon(`bench-noop-writer-${process.pid}`, argv, marker);
+}
+
+async function prepare(): Promise<void> {
+  await freshNamespaces(core, [NS, NOOP_NS], SG_NS);
+  await applyV6Group(SG_NS, GROUP, POOL);
+}
+
+/** One run of the no-op writer over COUNT new Services, which are deleted again afterwards. */
+async function noopRun(label: string): Promise<RunFigures & { cpu: number }> {
+  const noop = startNoopWriter();
+  try {
+    await waitUntil(() => readFileSync(noop.log, 'utf8').includes('ready'), { timeoutMs: 60_000, intervalMs: 50, what: 'the no-op writer to sync' });
+    const cpu0 = cpuSeconds(noop.pid);
+    progress(`no-op writer (${label}): creating`);
+    const figures = await allocateBatch(NOOP_NS, NOOP_GROUP, label, COUNT);
+    return { ...figures, cpu: cpuSeconds(noop.pid) - cpu0 };
+  } finally {
+    await stopDaemon(noop, 5000);
+    await deleteAll(NOOP_NS);
+  }
+}
+
+function startAllocator(id: string, port: number): AllocatorProcess {
+  return startTestAllocator({ id: `${id}-${process.pid}`, namespace: SG_NS, metricsPort: port, env: ALLOCATOR_ENV });
+}
+
+/** The allocator's identity in Events (POD_NAME). */
+const identityOf = (id: string): string => `allocator-${id}-${process.pid}`;
+
+export async function run(report: Report): Promise<void> {
+  await prepare();
+  let allocator: AllocatorProcess | undefined;
+  try {
+    // The Services are created as fast as the API server takes them and both
+    // controllers keep up, so what is compared is how much each one's own load slows
+    // the whole: the no-op writer runs before and after the allocator (A-B-A), so that
+    // drift in the lab (etcd history, other load) is not charged to either.
+    const before = await noopRun('noop-a');
+
+    const port = freePort();
+    allocator = startAllocator('bench', port);
+    await waitUntil(() => isReady(port), { timeoutMs: 60_000, intervalMs: 50, what: 'the allocator to be ready' });
+    const cpu0 = cpuSeconds(allocator.rec.pid);
+    progress('allocator: creating');
+    const alloc = await allocateBatch(NS, GROUP, 'svc', COUNT);
+    const allocCpu = cpuSeconds(allocator.rec.pid) - cpu0;
+    // Events are written in the background, behind the allocations.
+    let events = 0;
+    await waitUntil(
+      async () => {
+        const list = await core.listNamespacedEvent({ namespace: NS, fieldSelector: 'reason=AddressAssigned' });
+        events = list.items.filter((e) => e.reportingInstance === identityOf('bench')).length;
+        return events >= COUNT;
+      },
+      { timeoutMs: 120_000, intervalMs: 500, what: 'the AddressAssigned Events' },
+    ).catch(() => undefined);
+    const eventsDoneMs = performance.now() - alloc.t0;
+    await allocator.stop(10_000);
+
+    const after = await noopRun('noop-b');
+    const noopMs = (before.totalMs + after.totalMs) / 2;
+    report('noop_5000_ms', noopMs, 'ms');
+    report('noop_5000_before_ms', before.totalMs, 'ms');
+    report('noop_5000_after_ms', after.totalMs, 'ms');
+    report('allocator_5000_ms', alloc.totalMs, 'ms');
+    report('allocator_vs_noop', alloc.totalMs / noopMs, 'ratio');
+    report('noop_latency_p50', percentile([...before.latencies, ...after.latencies], 50), 'ms');
+    report('noop_latency_p99', percentile([...before.latencies, ...after.latencies], 99), 'ms');
+    report('allocator_latency_p50', percentile(alloc.latencies, 50), 'ms');
+    report('allocator_latency_p99', percentile(alloc.latencies, 99), 'ms');
+    report('noop_cpu', (before.cpu + after.cpu) / 2, 's');
+    report('allocator_cpu', allocCpu, 's');
+    report('allocator_events_assigned', events, 'events');
+    report('allocator_events_done_ms', eventsDoneMs, 'ms');
+
+    // (c) Cold start with 10,000 allocated Services.
+    const warmPort = freePort();
+    allocator = startAllocator('bench-more', warmPort);
+    await waitUntil(() => isReady(warmPort), { timeoutMs: 60_000, intervalMs: 50, what: 'the allocator to be ready' });
+    progress(`allocator: ${COLD_COUNT - COUNT} more`);
+    await allocateBatch(NS, GROUP, 'more', COLD_COUNT - COUNT);
+    await allocator.stop(10_000);
+
+    const coldPort = freePort();
+    const t0 = performance.now();
+    allocator = startAllocator('bench-cold', coldPort);
+    const cold = allocator;
+    await waitUntil(() => isReady(coldPort), { timeoutMs: 120_000, intervalMs: 20, what: 'the cold-started allocator to be ready' });
+    const readyMs = performance.now() - t0;
+    const rssAtReady = procStatus(cold.rec.pid, 'VmRSS');
+    // /readyz turns 200 just before the line is logged.
+    let logged: { syncMs?: number; readyMs?: number; services?: number } = {};
+    await waitUntil(
+      () => {
+        const line = cold.log().split('\n').find((l) => l.includes('"allocator ready"'));
+        logged = JSON.parse(line ?? '{}') as typeof logged;
+        return line !== undefined;
+      },
+      { timeoutMs: 5000, intervalMs: 20, what: 'the allocator ready log line' },
+    );
+    if (logged.syncMs === undefined || logged.readyMs === undefined || (logged.services ?? 0) < COLD_COUNT) throw new Error(`unexpected ready line: ${JSON.stringify(logged)}`);
+    // A Service created now waits behind the first pass over all 10,000.
+    const probe = await allocateBatch(NS, GROUP, 'probe', 1);
+    const settledMs = performance.now() - t0;
+    if (!daemonAlive(cold.rec)) throw new Error('the allocator died during the cold start');
+    report('coldstart_services', logged.services ?? 0, 'services');
+    report('coldstart_to_ready_ms', readyMs, 'ms');
+    report('coldstart_before_sync_ms', readyMs - logged.readyMs, 'ms');
+    report('coldstart_sync_ms', logged.syncMs, 'ms');
+    report('coldstart_after_sync_ms', logged.readyMs - logged.syncMs, 'ms');
+    report('coldstart_first_new_service_ms', probe.totalMs, 'ms');
+    report('coldstart_to_first_new_service_ms', settledMs, 'ms');
+    report('coldstart_rss_ready', rssAtReady / 2 ** 20, 'MiB');
+    report('coldstart_rss', procStatus(cold.rec.pid, 'VmRSS') / 2 ** 20, 'MiB');
+    report('coldstart_rss_peak', procStatus(cold.rec.pid, 'VmHWM') / 2 ** 20, 'MiB');
+  } finally {
+    progress('cleaning up');
+    await allocator?.stop(10_000).catch(() => undefined);
+    await deleteAll(NS).catch((err: unknown) => progress(`cleanup of ${NS}: ${String(err)}`));
+    await deleteAll(NOOP_NS).catch((err: unknown) => progress(`cleanup of ${NOOP_NS}: ${String(err)}`));
+    await kubectl(['delete', 'servicegroups', '--all', '-n', SG_NS], { check: false });
+  }
+}

@@ -1,0 +1,59 @@
+// The allocator benchmark's baseline: the least a controller can do to give Services
+// addresses. It watches Services cluster-wide as the allocator does and, for each
+// Service of its group without an address, makes the two writes the allocator makes
+// (a merge patch of the two annotations, a merge patch of the status) with an address
+// from a counter. No pools, no Events, no ServiceGroups. Started by bench/allocator.ts
+// as its own process, like the allocator; prints "ready" once its cache is synced.
+//
+// argv[2] is the process marker the bench records it by. Environment: KUBECONFIG, NOOP_GROUP (purelb.io/service-group to act on),
+// NOOP_PREFIX (IPv6 prefix the counter is appended to, e.g. "2001:db8:be01::"),
+// NOOP_WORKERS (default 8, the allocator's default).
+
+import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import type { V1Service } from '@kubernetes/client-node';
+import { Informer, objectKey } from '../src/k8s/informer.ts';
+import { loadKubeConfig } from '../src/k8s/kubeconfig.ts';
+import { WorkQueue, success } from '../src/k8s/workqueue.ts';
+
+const group = process.env.NOOP_GROUP ?? 'noop-pool';
+const prefix = process.env.NOOP_PREFIX ?? '2001:db8:be01::';
+const workers = Number(process.env.NOOP_WORKERS ?? 8);
+
+const kc = loadKubeConfig();
+const core = kc.makeApiClient(CoreV1Api);
+const mergePatch = () => setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const services = new Informer<V1Service>(kc, { name: 'services', path: '/api/v1/services', list: () => core.listServiceForAllNamespaces() });
+const assigned = new Map<string, string>();
+let counter = 0;
+
+const queue = new WorkQueue({ onError: (key, err) => console.error(`sync ${key} failed: ${String(err)}`) });
+services.on((e) => queue.add(objectKey(e.obj)));
+
+await services.start();
+const runners = Array.from({ length: workers }, () =>
+  queue.run(async (key) => {
+    const svc = services.get(key);
+    if (svc === undefined) {
+      assigned.delete(key);
+      return success;
+    }
+    if (svc.metadata?.annotations?.['purelb.io/service-group'] !== group || assigned.has(key)) return success;
+    if ((svc.status?.loadBalancer?.ingress ?? []).length > 0) return success;
+    const ip = `${prefix}${(++counter).toString(16)}`;
+    const name = svc.metadata?.name ?? '';
+    const namespace = svc.metadata?.namespace ?? '';
+    await core.patchNamespacedService(
+      { name, namespace, body: { metadata: { annotations: { 'purelb.io/allocated-by': 'PureLB', 'purelb.io/allocated-from': group } } } },
+      mergePatch(),
+    );
+    await core.patchNamespacedServiceStatus({ name, namespace, body: { status: { loadBalancer: { ingress: [{ ip, ipMode: 'VIP' }] } } } }, mergePatch());
+    assigned.set(key, ip);
+    return success;
+  }),
+);
+console.log('ready');
+
+process.on('SIGTERM', () => {
+  queue.stop();
+  void Promise.all([services.stop(), ...runners]).then(() => process.exit(0));
+});
