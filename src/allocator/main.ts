@@ -5,19 +5,14 @@
 import { hostname } from 'node:os';
 import { LeaderElector } from '../k8s/leader.ts';
 import { loadKubeConfig } from '../k8s/kubeconfig.ts';
+import { envNumber } from '../env.ts';
 import { createLogger } from '../log.ts';
 import { serveMetrics } from '../server.ts';
 import { Allocator } from './controller.ts';
 import { registerPoolMetrics } from './metrics.ts';
 
 const env = process.env;
-const num = (name: string, fallback: number): number => {
-  const v = env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, got "${v}"`);
-  return n;
-};
+const num = envNumber;
 
 async function main(): Promise<void> {
   const log = createLogger('allocator');

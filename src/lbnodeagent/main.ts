@@ -5,6 +5,7 @@
 import { hostname } from 'node:os';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../k8s/kubeconfig.ts';
+import { envNumber } from '../env.ts';
 import { createLogger } from '../log.ts';
 import type { Logger } from '../log.ts';
 import { kernelKeepsAddressProtocol, openHostNetwork } from '../netlink/rtnetlink.ts';
@@ -18,13 +19,7 @@ import { registerAnnouncementMetrics, registerMembershipMetrics } from './metric
 import type { KubeConfig } from '@kubernetes/client-node';
 
 const env = process.env;
-const num = (name: string, fallback: number): number => {
-  const v = env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, got "${v}"`);
-  return n;
-};
+const num = envNumber;
 
 /** The shared heartbeat key from the Secret; undefined (and a warning) when it is missing. */
 async function heartbeatKey(kc: KubeConfig, namespace: string, log: Logger): Promise<Buffer | undefined> {
