@@ -12,7 +12,7 @@ import type { CoreV1Event, V1Service } from '@kubernetes/client-node';
 import { kubeconfigPath } from '../lab/controlplane.ts';
 import { loadKubeConfig } from '../../src/k8s/kubeconfig.ts';
 import { freePort, kubectl, waitUntil } from '../lab/testkit.ts';
-import { deleteServices, freshNamespaces, ingressOf, isReady, lbService, startTestAllocator } from './kit.ts';
+import { answers, deleteServices, freshNamespaces, ingressOf, lbService, startTestAllocator } from './kit.ts';
 import type { AllocatorProcess, ServiceOptions } from './kit.ts';
 
 const NS = 'plb-badinput';
@@ -103,7 +103,7 @@ before(async () => {
   for (const [name, spec] of Object.entries(GROUPS)) await applyGroup(name, spec);
   const port = freePort();
   allocator = startTestAllocator({ id: ID, namespace: SG_NS, metricsPort: port, env: { PURELB_LEASE_DURATION_MS: '3000', PURELB_RENEW_DEADLINE_MS: '2000', PURELB_RETRY_PERIOD_MS: '300' } });
-  await waitUntil('the allocator is ready', 30_000, () => isReady(port), 100);
+  await waitUntil('the allocator is ready', 30_000, () => answers(port), 100);
 });
 
 after(async () => {
@@ -256,7 +256,7 @@ test('after a restart the group that lost an overlap still loses, and no address
   await allocator?.stop();
   const port = freePort();
   allocator = startTestAllocator({ id: `${ID}-again`, namespace: SG_NS, metricsPort: port, env: { PURELB_LEASE_DURATION_MS: '3000', PURELB_RENEW_DEADLINE_MS: '2000', PURELB_RETRY_PERIOD_MS: '300' } });
-  await waitUntil('the restarted allocator is ready', 30_000, () => isReady(port), 100);
+  await waitUntil('the restarted allocator is ready', 30_000, () => answers(port), 100);
 
   // Its last good version is gone with the old process, but bi-edit's status says it
   // lost to bi-outer: bi-outer keeps the overlapping range.

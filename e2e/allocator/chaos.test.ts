@@ -14,7 +14,7 @@ import { Informer } from '../../src/k8s/informer.ts';
 import { kubeconfigPath } from '../lab/controlplane.ts';
 import { loadKubeConfig } from '../../src/k8s/kubeconfig.ts';
 import { freePort, kubectl, waitUntil } from '../lab/testkit.ts';
-import { AddressLedger, applyV6Group, bounded, deleteServices, freshNamespaces, ingressOf, isReady, lbService, percentile, startTestAllocator } from './kit.ts';
+import { AddressLedger, answers, applyV6Group, bounded, deleteServices, freshNamespaces, ingressOf, lbService, percentile, startTestAllocator } from './kit.ts';
 import type { AllocatorProcess } from './kit.ts';
 
 const NS = 'plb-chaos';
@@ -81,7 +81,7 @@ async function currentLeader(needReady: boolean): Promise<Candidate> {
   await waitUntil('a live allocator holds the Lease', 30_000, async () => {
     const lease = await coordination.readNamespacedLease({ name: LEASE, namespace: SG_NS }).catch(() => undefined);
     const c = candidates.get(lease?.spec?.holderIdentity ?? '');
-    if (!c || !c.proc.alive() || (needReady && !(await isReady(c.port)))) return false;
+    if (!c || !c.proc.alive() || (needReady && !(await answers(c.port)))) return false;
     found = c;
     return true;
   }, 50);

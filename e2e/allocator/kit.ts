@@ -60,10 +60,10 @@ export function startTestAllocator(opts: { id: string; namespace: string; metric
   };
 }
 
-/** Whether an allocator's /readyz on `port` answers 200. */
-export async function isReady(port: number): Promise<boolean> {
+/** Whether the allocator on `port` answers 200 on `path`: /leader (leading, caches synced, allocations registered) or /readyz (also a standby). */
+export async function answers(port: number, path: '/leader' | '/readyz' = '/leader'): Promise<boolean> {
   try {
-    return (await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(1000) })).status === 200;
+    return (await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(1000) })).status === 200;
   } catch {
     return false;
   }

@@ -138,6 +138,10 @@ export class Allocator {
       name: 'services',
       path: '/api/v1/services',
       list: (page) => this.core.listServiceForAllNamespaces(page),
+      // Small pages: a page of typed Services is garbage once slimmed, and 100 of them
+      // die young; pages of 500 outlive a scavenge and grow the old generation (measured:
+      // ~100 MB more RSS at 10,000 Services).
+      pageSize: 100,
       transform: slimService,
       log: opts.log,
     });
@@ -203,18 +207,23 @@ export class Allocator {
   }
 
   private async sync(key: string): Promise<SyncResult> {
-    if (key === CONFIG_KEY) {
-      this.configure();
-      return { kind: 'reprocessAll' };
-    }
+    if (key === CONFIG_KEY) return this.configure() ? { kind: 'reprocessAll' } : success;
     return this.syncService(key);
   }
 
   // ---- configuration ----
 
-  private configure(): void {
+  /** Builds the configuration from the ServiceGroups; false when it is what is already in force. */
+  private configure(): boolean {
     const objects = this.groups.list();
     const conf = buildConfiguration(objects, this.lastGood);
+    // A ServiceGroup event that changes nothing in force (the informer's first list,
+    // a label edit) must not rebuild the IPAM: with thousands of Services that is a
+    // burst of garbage and a pass over every Service for nothing.
+    if (this.ipam !== undefined && this.conf !== undefined && isDeepStrictEqual([...conf.groups], [...this.conf.groups])) {
+      for (const obj of objects) this.reportGroup(obj);
+      return false;
+    }
     let issues: readonly ReservationIssue[] = [];
     if (this.ipam === undefined) {
       const built = IPAM.build(conf.pools());
@@ -232,6 +241,7 @@ export class Allocator {
     this.reportIssues(issues);
     for (const obj of objects) this.reportGroup(obj);
     for (const obj of objects) this.scheduleGroupStatus(obj.metadata?.name ?? '');
+    return true;
   }
 
   /** Warning Events on a ServiceGroup whose spec is not (fully) in force; once per distinct problem. */
@@ -300,10 +310,13 @@ export class Allocator {
   /** Registers every address that Services already hold, oldest Service first. */
   private reserveExisting(): number {
     const ipam = this.ipam as IPAM;
+    const created = (s: V1Service): number => new Date(s.metadata?.creationTimestamp ?? 0).getTime();
     const branded = this.services
       .list()
       .filter((s) => s.metadata?.annotations?.[ANNOTATIONS.allocatedBy] === BRAND && ingressIPs(s).length > 0)
-      .sort((a, b) => new Date(a.metadata?.creationTimestamp ?? 0).getTime() - new Date(b.metadata?.creationTimestamp ?? 0).getTime());
+      .map((s) => ({ s, at: created(s) }))
+      .sort((a, b) => a.at - b.at)
+      .map(({ s }) => s);
     const issues: ReservationIssue[] = [];
     for (const svc of branded) {
       const from = svc.metadata?.annotations?.[ANNOTATIONS.allocatedFrom];
