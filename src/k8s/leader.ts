@@ -30,6 +30,7 @@ export class LeaderElector {
   private observed: { holder: string; renew: string; at: number } | undefined;
   private leading = false;
   private stopped = false;
+  private renewal: Promise<boolean> | undefined;
 
   constructor(kc: KubeConfig, opts: LeaderOptions) {
     this.api = kc.makeApiClient(CoordinationV1Api);
@@ -56,7 +57,11 @@ export class LeaderElector {
     while (!this.stopped) {
       await sleep(retryPeriodMs);
       if (this.stopped) break;
-      if (await this.tryAcquireOrRenew()) lastRenew = Date.now();
+      this.renewal = this.tryAcquireOrRenew();
+      const renewed = await this.renewal;
+      this.renewal = undefined;
+      if (this.stopped) break;
+      if (renewed) lastRenew = Date.now();
       else if (Date.now() - lastRenew > this.opts.renewDeadlineMs) {
         this.leading = false;
         this.opts.log?.error('lost leadership', { op: 'leader', lease: this.opts.name });
@@ -71,6 +76,8 @@ export class LeaderElector {
     this.stopped = true;
     if (!this.leading) return;
     this.leading = false;
+    // A renewal in flight must land before the release, or it would re-take the Lease.
+    await this.renewal;
     try {
       const lease = await this.api.readNamespacedLease({ name: this.opts.name, namespace: this.opts.namespace });
       if (lease.spec?.holderIdentity !== this.opts.identity) return;
