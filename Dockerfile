@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image for both components of purelb-ts; the chart picks the entry point:
-#   allocator:   node src/allocator/main.ts
-#   lbnodeagent: node src/lbnodeagent/main.ts
+#   allocator:   node --max-semi-space-size=4 src/allocator/main.ts
+#   lbnodeagent: node --max-semi-space-size=4 src/lbnodeagent/main.ts
 # TypeScript runs through Node 24's type stripping, so there is no compile step. The
 # native addon (native/kernel.c) and npm's native modules are built here, in the build
 # stage: nothing is fetched or compiled at run time (the agent's root file system is
@@ -35,4 +35,5 @@ COPY src/ src/
 # with only NET_ADMIN and NET_RAW.
 USER 65534:65534
 EXPOSE 7472
-CMD ["node", "src/allocator/main.ts"]
+# --max-semi-space-size: see src/runtime.ts.
+CMD ["node", "--max-semi-space-size=4", "src/allocator/main.ts"]

@@ -1,9 +1,12 @@
-// The allocator against the lab's real API server (the lab must be up):
+// The allocator against the lab's real API server (the one that is up, or one brought
+// up for the run):
 //  - 5,000 Services created with bounded concurrency, timed from the first create to
-//    the last address seen by a watch, with the allocator and with a no-op status
-//    writer (bench/noop-writer.ts: the same two writes per Service, addresses from a
-//    counter), run before and after the allocator; the ratio allocator / no-op is the
-//    figure of merit (target ≤ 1.2), with p50/p99 of create → address for each;
+//    the last address seen by a watch, with the allocator and with a no-op writer
+//    (bench/noop-writer.ts: the allocator's three writes per Service, annotations,
+//    status and the AddressAssigned Event, with addresses from a counter), run before
+//    and after the allocator; the ratio allocator / no-op is the figure of merit
+//    (target ≤ 1.2), with p50/p99 of create → address for each. A third no-op run
+//    without the Events shows what the Events cost;
 //  - cold start with 10,000 allocated Services: process start → /readyz 200 (which a
 //    standby answers too) and → /leader 200 (leading, caches synced, allocations
 //    registered), split into before sync (process boot, Lease), cache sync and after
@@ -15,7 +18,7 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api } from '@kubernetes/client-node';
-import type { V1Service } from '@kubernetes/client-node';
+import type { KubeConfig, V1Service } from '@kubernetes/client-node';
 import { Informer } from '../src/k8s/informer.ts';
 import { loadKubeConfig } from '../src/k8s/kubeconfig.ts';
 import { answers, applyV6Group, bounded, deleteServices, freshNamespaces, ingressOf, lbService, percentile, startTestAllocator } from '../e2e/allocator/kit.ts';
@@ -24,6 +27,8 @@ import { kubeconfigPath } from '../e2e/lab/controlplane.ts';
 import { NODE_BIN, REPO_ROOT, daemonAlive, startDaemon, stopDaemon, waitUntil } from '../e2e/lab/exec.ts';
 import type { DaemonRecord } from '../e2e/lab/exec.ts';
 import { freePort, kubectl } from '../e2e/lab/testkit.ts';
+import { NODE_FLAGS } from '../src/runtime.ts';
+import { withLab } from './lab.ts';
 import type { Report } from './run.ts';
 
 const COUNT = 5000;
@@ -39,8 +44,9 @@ const POOL = '2001:db8:be00::/112';
 const CAPPED_HEAP = '--max-semi-space-size=2 --max-old-space-size=128';
 const ALLOCATOR_ENV = { PURELB_LEASE_DURATION_MS: '3000', PURELB_RENEW_DEADLINE_MS: '2000', PURELB_RETRY_PERIOD_MS: '300' };
 
-const kc = loadKubeConfig(kubeconfigPath('admin'));
-const core = kc.makeApiClient(CoreV1Api);
+// Made when the lab is up: withLab may bring up a new one, with new credentials.
+let kc: KubeConfig;
+let core: CoreV1Api;
 const progress = (msg: string): void => console.error(`[allocator bench ${new Date().toISOString()}] ${msg}`);
 
 /** Where each Service's first address was seen, on this process's clock. */
@@ -132,9 +138,9 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-function startNoopWriter(): DaemonRecord {
+function startNoopWriter(events: boolean): DaemonRecord {
   const marker = `purelb-bench-noop-writer-${process.pid}`;
-  const argv = ['env', `KUBECONFIG=${kubeconfigPath('admin')}`, `NOOP_GROUP=${NOOP_GROUP}`, 'NOOP_PREFIX=2001:db8:be01::', NODE_BIN, `${REPO_ROOT}/bench/noop-writer.ts`, marker];
+  const argv = ['env', `KUBECONFIG=${kubeconfigPath('admin')}`, `NOOP_GROUP=${NOOP_GROUP}`, `NOOP_EVENTS=${events ? 1 : 0}`, 'NOOP_PREFIX=2001:db8:be01::', NODE_BIN, ...NODE_FLAGS, `${REPO_ROOT}/bench/noop-writer.ts`, marker];
   return startDaemon(`bench-noop-writer-${process.pid}`, argv, marker);
 }
 
@@ -144,8 +150,8 @@ async function prepare(): Promise<void> {
 }
 
 /** One run of the no-op writer over COUNT new Services, which are deleted again afterwards. */
-async function noopRun(label: string): Promise<RunFigures & { cpu: number }> {
-  const noop = startNoopWriter();
+async function noopRun(label: string, events = true): Promise<RunFigures & { cpu: number }> {
+  const noop = startNoopWriter(events);
   try {
     await waitUntil(() => readFileSync(noop.log, 'utf8').includes('ready'), { timeoutMs: 60_000, intervalMs: 50, what: 'the no-op writer to sync' });
     const cpu0 = cpuSeconds(noop.pid);
@@ -165,7 +171,13 @@ function startAllocator(id: string, port: number): AllocatorProcess {
 /** The allocator's identity in Events (POD_NAME). */
 const identityOf = (id: string): string => `allocator-${id}-${process.pid}`;
 
-export async function run(report: Report): Promise<void> {
+export function run(report: Report): Promise<void> {
+  return withLab(() => measure(report));
+}
+
+async function measure(report: Report): Promise<void> {
+  kc = loadKubeConfig(kubeconfigPath('admin'));
+  core = kc.makeApiClient(CoreV1Api);
   await prepare();
   let allocator: AllocatorProcess | undefined;
   try {
@@ -237,12 +249,15 @@ export async function run(report: Report): Promise<void> {
     await deleteAll(NS);
 
     const after = await noopRun('noop-b');
+    const writesOnly = await noopRun('noop-c', false);
     const noopMs = (before.totalMs + after.totalMs) / 2;
     report('noop_5000_ms', noopMs, 'ms');
     report('noop_5000_before_ms', before.totalMs, 'ms');
     report('noop_5000_after_ms', after.totalMs, 'ms');
     report('allocator_5000_ms', alloc.totalMs, 'ms');
     report('allocator_vs_noop', alloc.totalMs / noopMs, 'ratio');
+    report('noop_without_events_5000_ms', writesOnly.totalMs, 'ms');
+    report('allocator_vs_noop_without_events', alloc.totalMs / writesOnly.totalMs, 'ratio');
     report('noop_latency_p50', percentile([...before.latencies, ...after.latencies], 50), 'ms');
     report('noop_latency_p99', percentile([...before.latencies, ...after.latencies], 99), 'ms');
     report('allocator_latency_p50', percentile(alloc.latencies, 50), 'ms');

@@ -7,11 +7,20 @@ import { networkStatus } from '../e2e/lab/network.ts';
 
 export async function withLab<T>(fn: () => Promise<T>): Promise<T> {
   const up = (await networkStatus()).up && controlPlaneStatus().apiServer !== undefined;
-  if (!up) await labUp();
+  if (up) return fn();
+  // An interrupted run takes down the lab it brought up, as a finished one does.
+  const interrupted = (signal: NodeJS.Signals): void => {
+    void labDown().finally(() => process.kill(process.pid, signal));
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  await labUp();
   try {
     return await fn();
   } finally {
-    if (!up) await labDown();
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
+    await labDown();
   }
 }
 

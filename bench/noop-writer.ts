@@ -2,7 +2,9 @@
 // addresses. It watches Services cluster-wide as the allocator does and, for each
 // Service of its group without an address, makes the two writes the allocator makes
 // (a merge patch of the two annotations, a merge patch of the status) with an address
-// from a counter. No pools, no Events, no ServiceGroups. Started by bench/allocator.ts
+// from a counter, and with NOOP_EVENTS=1 also the allocator's third write, its
+// AddressAssigned Event, through the same EventRecorder. No pools, no decisions, no
+// ServiceGroups. Started by bench/allocator.ts
 // as its own process, like the allocator; prints "ready" once its cache is synced.
 //
 // argv[2] is the process marker the bench records it by. Environment: KUBECONFIG, NOOP_GROUP (purelb.io/service-group to act on),
@@ -14,10 +16,13 @@ import type { V1Service } from '@kubernetes/client-node';
 import { Informer, objectKey } from '../src/k8s/informer.ts';
 import { loadKubeConfig } from '../src/k8s/kubeconfig.ts';
 import { WorkQueue, success } from '../src/k8s/workqueue.ts';
+import { EventRecorder } from '../src/k8s/events.ts';
+import { REASONS } from '../src/allocator/annotations.ts';
 
 const group = process.env.NOOP_GROUP ?? 'noop-pool';
 const prefix = process.env.NOOP_PREFIX ?? '2001:db8:be01::';
 const workers = Number(process.env.NOOP_WORKERS ?? 8);
+const events = process.env.NOOP_EVENTS === '1' ? new EventRecorder(loadKubeConfig(), 'purelb-allocator', 'noop-writer') : undefined;
 
 const kc = loadKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -48,6 +53,7 @@ const runners = Array.from({ length: workers }, () =>
     );
     await core.patchNamespacedServiceStatus({ name, namespace, body: { status: { loadBalancer: { ingress: [{ ip, ipMode: 'VIP' }] } } } }, mergePatch());
     assigned.set(key, ip);
+    events?.record({ apiVersion: 'v1', kind: 'Service', obj: svc }, 'Normal', REASONS.addressAssigned, `Assigned ${ip} from pool ${group}`);
     return success;
   }),
 );

@@ -8,6 +8,7 @@ import type { CoreV1Api, V1Service } from '@kubernetes/client-node';
 import { kubeconfigPath } from '../lab/controlplane.ts';
 import { NODE_BIN, REPO_ROOT, daemonAlive, sleep, startDaemon, stopDaemon, waitUntil } from '../lab/exec.ts';
 import type { DaemonRecord } from '../lab/exec.ts';
+import { NODE_FLAGS } from '../../src/runtime.ts';
 import { applyCRDs, ensureNamespace, kubectl } from '../lab/testkit.ts';
 
 export const CLASS = 'purelb.io/purelb';
@@ -38,7 +39,7 @@ export function startTestAllocator(opts: { id: string; namespace: string; metric
     POD_NAME: `allocator-${opts.id}`,
     ...opts.env,
   };
-  const argv = ['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), NODE_BIN, `${REPO_ROOT}/src/allocator/main.ts`, marker];
+  const argv = ['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), NODE_BIN, ...NODE_FLAGS, `${REPO_ROOT}/src/allocator/main.ts`, marker];
   const rec = startDaemon(`test-allocator-${opts.id}`, argv, marker);
   return {
     rec,

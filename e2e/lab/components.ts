@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { NODE_BIN, REPO_ROOT, daemonAlive, readDaemons, startDaemon, stopDaemon } from './exec.ts';
 import type { DaemonRecord } from './exec.ts';
+import { NODE_FLAGS } from '../../src/runtime.ts';
 import { kubeconfigPath } from './controlplane.ts';
 import type { Identity } from './controlplane.ts';
 
@@ -70,7 +71,7 @@ export function startAllocator(opts: AllocatorProcessOptions): Component {
     POD_NAME: `allocator-${opts.id}`,
     ...opts.env,
   };
-  const argv = ['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), NODE_BIN, `${REPO_ROOT}/src/allocator/main.ts`, marker];
+  const argv = ['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), NODE_BIN, ...NODE_FLAGS, `${REPO_ROOT}/src/allocator/main.ts`, marker];
   return component(startDaemon(`allocator-${opts.id}`, argv, marker));
 }
 
@@ -93,6 +94,6 @@ export function startAgent(opts: AgentProcessOptions): Component {
     NODE_NAME: opts.node,
     ...opts.env,
   };
-  const argv = ['ip', 'netns', 'exec', opts.node, 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), NODE_BIN, `${REPO_ROOT}/src/lbnodeagent/main.ts`, marker];
+  const argv = ['ip', 'netns', 'exec', opts.node, 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), NODE_BIN, ...NODE_FLAGS, `${REPO_ROOT}/src/lbnodeagent/main.ts`, marker];
   return component(startDaemon(`agent-${opts.node}`, argv, marker));
 }
