@@ -75,7 +75,8 @@ export async function setUpFailoverLab(vipCount = 6, opts: FailoverLabOptions = 
       spec: { local: { v4pool: { subnet: '198.51.100.0/24', pool: '198.51.100.180-198.51.100.199', aggregation: 'default' } } },
     }),
   });
-  const allocator = startAllocator({ id: 'failover', namespace: SG_NS, metricsPort: freePort() });
+  const allocatorPort = freePort();
+  const allocator = startAllocator({ id: 'failover', namespace: SG_NS, metricsPort: allocatorPort });
   const agents = new Map<string, Component>();
   const restartAgent = (node: string): Component => {
     const a = startAgent({ node, namespace: SG_NS, env });
@@ -83,6 +84,9 @@ export async function setUpFailoverLab(vipCount = 6, opts: FailoverLabOptions = 
     return a;
   };
   for (const n of NODES) restartAgent(n);
+  // Ready before the first Service, so that no trial waits for a start-up.
+  await waitUntil('the allocator to lead', 30_000, () => httpOk(`http://127.0.0.1:${allocatorPort}/leader`));
+  for (const n of labNodes(3)) await waitUntil(`the agent on ${n.name} to be ready`, 30_000, () => httpOk(`http://${n.v4}:7472/readyz`));
   for (let i = 0; i < vipCount; i++) {
     await kubectl(['apply', '-f', '-'], {
       input: JSON.stringify({
@@ -112,6 +116,14 @@ export async function setUpFailoverLab(vipCount = 6, opts: FailoverLabOptions = 
       await kubectl(['delete', 'svc', '--all', '-n', APP_NS, '--wait=false'], { check: false });
     },
   };
+}
+
+async function httpOk(url: string): Promise<boolean> {
+  try {
+    return (await fetch(url, { signal: AbortSignal.timeout(1000) })).status === 200;
+  } catch {
+    return false;
+  }
 }
 
 /** Waits until only the hash winner holds `vip` and the client reaches it there. */

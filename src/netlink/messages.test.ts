@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import ipaddr from 'ipaddr.js';
 import {
   IFA_F_NODAD,
   containsIp,
@@ -10,6 +12,7 @@ import {
   encodeAddress,
   encodeLinkByName,
   forEachAttribute,
+  formatIp,
   parseIp,
 } from './messages.ts';
 import { kernelKeepsAddressProtocol } from './rtnetlink.ts';
@@ -20,6 +23,26 @@ test('parseIp is strict and canonical', () => {
   for (const bad of ['192.0.2', '192.0.2.256', '0xc0.0.2.1', '10.1', 'fe80::1%eth0', '', 'a::b::c']) {
     assert.throws(() => parseIp(bad), /invalid IP address/, bad);
   }
+});
+
+test('formatIp writes what ipaddr.js writes, for any bytes and for zero runs in any place', () => {
+  const reference = (b: Buffer): string => {
+    const ip = ipaddr.fromByteArray([...b]);
+    return ip.kind() === 'ipv6' ? (ip as ipaddr.IPv6).toRFC5952String() : ip.toString();
+  };
+  // Groups drawn mostly from 0 so that runs of zeros of every length and position occur.
+  const group = fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 0, max: 0xffff }));
+  const v6 = fc.array(group, { minLength: 8, maxLength: 8 }).map((gs) => {
+    const b = Buffer.alloc(16);
+    gs.forEach((g, i) => b.writeUInt16BE(g, i * 2));
+    return b;
+  });
+  const v4 = fc.uint8Array({ minLength: 4, maxLength: 4 }).map((a) => Buffer.from(a));
+  fc.assert(fc.property(fc.oneof(v6, v4), (b) => formatIp(b) === reference(b)), { numRuns: 5000 });
+  for (const text of ['::', '::1', '1::', '2001:db8::', '::ffff:c000:201', '2001:db8:0:1:0:0:1:1', '0:0:1:0:0:1:0:0']) {
+    assert.equal(formatIp(parseIp(text).bytes), parseIp(text).ip, text);
+  }
+  assert.throws(() => formatIp(Buffer.alloc(5)), /4 or 16 bytes/);
 });
 
 test('an address request decodes back to what was asked, IFA_PROTO and lifetimes included', () => {

@@ -203,10 +203,11 @@ class RtnetlinkHostNetwork implements HostNetwork {
 
     // Already there: renew it if it is ours, report its holder if not.
     const present = await this.listAddresses();
+    const findAddress = addressFinder(present);
     return Promise.all(specs.map(async (spec, i): Promise<AddResult> => {
       const result = first[i];
       if (result !== 'exists' && result !== undefined) return result;
-      const holder = findAddress(present, spec);
+      const holder = findAddress(spec);
       if (holder === undefined) {
         return { spec, outcome: 'failed', error: new Error(`add ${spec.ip}/${spec.prefix}: EEXIST, but no such address is listed`) };
       }
@@ -225,10 +226,11 @@ class RtnetlinkHostNetwork implements HostNetwork {
     if (keys.length === 0) return [];
     const present = await this.listAddresses();
     const promoting = await this.promotesSecondaries(keys);
+    const findAddress = addressFinder(present);
     return Promise.all(keys.map(async (key): Promise<DeleteResult> => {
       let existing: InterfaceAddress | undefined;
       try {
-        existing = findAddress(present, key);
+        existing = findAddress(key);
       } catch (error) {
         return { key, outcome: 'failed', error: asError(error) };
       }
@@ -462,12 +464,23 @@ function firstMultipathIfindex(multipath: Buffer | undefined): number | undefine
   return multipath !== undefined && multipath.length >= 8 ? multipath.readInt32LE(4) : undefined;
 }
 
-/** Our counterpart of an address key: same interface and IP (and, for IPv4, prefix, as the kernel matches). */
-function findAddress(present: readonly InterfaceAddress[], key: AddressKey): InterfaceAddress | undefined {
-  const { family, ip } = parseIp(key.ip);
-  return present.find(
-    (a) => a.ifindex === key.ifindex && a.family === family && a.ip === ip && (family === 'IPv6' || a.prefix === key.prefix),
-  );
+/**
+ * Finds the counterpart of an address key among `present`: same interface and IP
+ * (and, for IPv4, prefix, as the kernel matches). Indexed, since a reconcile looks up
+ * every one of thousands of addresses.
+ */
+function addressFinder(present: readonly InterfaceAddress[]): (key: AddressKey) => InterfaceAddress | undefined {
+  const index = new Map<string, InterfaceAddress[]>();
+  for (const a of present) {
+    const k = `${a.ifindex}|${a.ip}`;
+    const list = index.get(k);
+    if (list) list.push(a);
+    else index.set(k, [a]);
+  }
+  return (key) => {
+    const { family, ip } = parseIp(key.ip);
+    return index.get(`${key.ifindex}|${ip}`)?.find((a) => a.family === family && (family === 'IPv6' || a.prefix === key.prefix));
+  };
 }
 
 /** Foreign IPv4 secondaries the kernel would delete along with `primary` (same subnet and prefix). */

@@ -7,7 +7,8 @@
 // Layout (big-endian): magic "PLB1" | type u8 | flags u8 | name length u8 | name |
 // incarnation u64 | seq u64 | sent-at ms u64 | HMAC-SHA256 over all that precedes (32).
 
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, timingSafeEqual } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 
 export const MAGIC = Buffer.from('PLB1');
 export const MAC_BYTES = 32;
@@ -30,8 +31,13 @@ const TYPES: HeartbeatType[] = ['alive', 'leaving'];
 const FLAG_HEARS_YOU = 1;
 const FLAG_QUORATE = 2;
 
+/** Key objects made once per key: preparing a raw key on every packet cost more than the HMAC. */
+const keyObjects = new WeakMap<Buffer, KeyObject>();
+
 function mac(key: Buffer, body: Buffer): Buffer {
-  return createHmac('sha256', key).update(body).digest();
+  let k = keyObjects.get(key);
+  if (k === undefined) keyObjects.set(key, (k = createSecretKey(key)));
+  return createHmac('sha256', k).update(body).digest();
 }
 
 export function encodeHeartbeat(h: Heartbeat, key: Buffer): Buffer {
