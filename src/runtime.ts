@@ -4,6 +4,6 @@
 // semi-space, which a start-up burst (paging through thousands of Services) grows and
 // then keeps resident although a few MiB of it are live. With 4 MiB semi-spaces the
 // allocator holding 10,000 Services needs about 50 MiB less RSS, for a few more
-// scavenges (docs/operations.md, "Memory").
+// scavenges (docs/performance.md).
 
 export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4'];
