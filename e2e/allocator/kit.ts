@@ -3,25 +3,15 @@
 // no NodePorts), bounded concurrency, and a ledger that checks every observed Service
 // version against the allocator's promises.
 
-import { readFileSync } from 'node:fs';
 import type { CoreV1Api, V1Service } from '@kubernetes/client-node';
-import { kubeconfigPath } from '../lab/controlplane.ts';
-import { NODE_BIN, REPO_ROOT, daemonAlive, sleep, startDaemon, stopDaemon, waitUntil } from '../lab/exec.ts';
-import type { DaemonRecord } from '../lab/exec.ts';
-import { NODE_FLAGS } from '../../src/runtime.ts';
+import { startAllocator } from '../lab/components.ts';
+import type { Component } from '../lab/components.ts';
+import { waitUntil } from '../lab/exec.ts';
 import { applyCRDs, ensureNamespace, kubectl } from '../lab/testkit.ts';
 
 export const CLASS = 'purelb.io/purelb';
 
-export interface AllocatorProcess {
-  readonly rec: DaemonRecord;
-  alive(): boolean;
-  /** SIGTERM and wait (SIGKILL after `graceMs`). */
-  stop(graceMs?: number): Promise<void>;
-  /** SIGKILL, a crash; resolves once the process is gone. */
-  kill(): Promise<void>;
-  log(): string;
-}
+export type AllocatorProcess = Component;
 
 /**
  * An allocator process like `startAllocator`'s, recorded under a name that other
@@ -30,35 +20,7 @@ export interface AllocatorProcess {
  * `lab down` still stops it (every recorded daemon).
  */
 export function startTestAllocator(opts: { id: string; namespace: string; metricsPort: number; env?: Record<string, string> }): AllocatorProcess {
-  const marker = `purelb-lab-test-allocator-${opts.id}`;
-  const env = {
-    KUBECONFIG: kubeconfigPath('admin'),
-    PURELB_NAMESPACE: opts.namespace,
-    PURELB_METRICS_PORT: String(opts.metricsPort),
-    PURELB_METRICS_HOST: '127.0.0.1',
-    POD_NAME: `allocator-${opts.id}`,
-    ...opts.env,
-  };
-  const argv = ['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), NODE_BIN, ...NODE_FLAGS, `${REPO_ROOT}/src/allocator/main.ts`, marker];
-  const rec = startDaemon(`test-allocator-${opts.id}`, argv, marker);
-  return {
-    rec,
-    alive: () => daemonAlive(rec),
-    stop: async (graceMs = 5000) => {
-      await stopDaemon(rec, graceMs);
-    },
-    kill: async () => {
-      if (daemonAlive(rec)) process.kill(rec.pid, 'SIGKILL');
-      for (let i = 0; i < 250 && daemonAlive(rec); i++) await sleep(20);
-    },
-    log: () => {
-      try {
-        return readFileSync(rec.log, 'utf8');
-      } catch {
-        return '';
-      }
-    },
-  };
+  return startAllocator({ ...opts, unmanaged: true });
 }
 
 /** Whether the allocator on `port` answers 200 on `path`: /leader (leading, caches synced, allocations registered) or /readyz (also a standby). */

@@ -58,11 +58,14 @@ export interface AllocatorProcessOptions {
   kubeconfig?: string;
   metricsPort: number;
   env?: Record<string, string>;
+  /** Recorded under a name that stopAllComponents does not match (see e2e/allocator/kit.ts). */
+  unmanaged?: boolean;
 }
 
 /** Starts `node src/allocator/main.ts` with `env` passed through the environment. */
 export function startAllocator(opts: AllocatorProcessOptions): Component {
-  const marker = `purelb-lab-allocator-${opts.id}`;
+  const kind = opts.unmanaged ? 'test-allocator' : 'allocator';
+  const marker = `purelb-lab-${kind}-${opts.id}`;
   const env = {
     KUBECONFIG: opts.kubeconfig ?? kubeconfigPath(opts.identity ?? 'admin'),
     PURELB_NAMESPACE: opts.namespace,
@@ -72,7 +75,7 @@ export function startAllocator(opts: AllocatorProcessOptions): Component {
     ...opts.env,
   };
   const argv = ['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), NODE_BIN, ...NODE_FLAGS, `${REPO_ROOT}/src/allocator/main.ts`, marker];
-  return component(startDaemon(`allocator-${opts.id}`, argv, marker));
+  return component(startDaemon(`${kind}-${opts.id}`, argv, marker));
 }
 
 export interface AgentProcessOptions {

@@ -125,6 +125,11 @@ function formatIPv6(value: bigint): string {
     const word = Number((value >> shift) & 0xffffffffn);
     groups.push(word >>> 16, word & 0xffff);
   }
+  return formatHextets(groups);
+}
+
+/** RFC 5952 text of eight 16-bit groups (see formatIPv6). */
+export function formatHextets(groups: readonly number[]): string {
   let bestStart = -1;
   let bestLength = 1;
   for (let i = 0; i < 8; ) {

@@ -6,6 +6,7 @@
 // linux/if_addr.h and linux/if_link.h.
 
 import ipaddr from 'ipaddr.js';
+import { formatHextets } from '../ipam/address.ts';
 
 export const RTM_NEWLINK = 16;
 export const RTM_DELLINK = 17;
@@ -95,34 +96,16 @@ export function parseIp(text: string): { family: Family; ip: string; bytes: Buff
 }
 
 /**
- * The text of 4 or 16 address bytes: dotted quad, or RFC 5952 (lower case, the longest
- * run of two or more zero groups, the first of equal runs, as `::`). Written out by
- * hand because every reconcile formats every address of a kernel dump; the tests hold
- * it to ipaddr.js's output.
+ * The text of 4 or 16 address bytes: dotted quad, or RFC 5952. Written out rather
+ * than through ipaddr.js because every reconcile formats every address of a kernel
+ * dump; the tests hold it to ipaddr.js's output.
  */
 export function formatIp(bytes: Buffer): string {
   if (bytes.length === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
   if (bytes.length !== 16) throw new Error(`an IP address has 4 or 16 bytes, not ${bytes.length}`);
   const groups: number[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i));
-  let bestStart = -1;
-  let bestLength = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLength) {
-      bestStart = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  const hex = (from: number, to: number): string => groups.slice(from, to).map((g) => g.toString(16)).join(':');
-  if (bestStart < 0) return hex(0, 8);
-  return `${hex(0, bestStart)}::${hex(bestStart + bestLength, 8)}`;
+  return formatHextets(groups);
 }
 
 export function bitsOf(family: Family): number {
