@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One image for both components of purelb-ts; the chart picks the entry point:
-#   allocator:   node --max-semi-space-size=4 src/allocator/main.ts
+#   allocator:   node --optimize-for-size --max-semi-space-size=4 src/allocator/main.ts
 #   lbnodeagent: node --max-semi-space-size=4 src/lbnodeagent/main.ts
 # TypeScript runs through Node 24's type stripping, so there is no compile step. The
 # native addon (native/kernel.c) and npm's native modules are built here, in the build
@@ -35,5 +35,5 @@ COPY src/ src/
 # with only NET_ADMIN and NET_RAW.
 USER 65534:65534
 EXPOSE 7472
-# --max-semi-space-size: see src/runtime.ts.
-CMD ["node", "--max-semi-space-size=4", "src/allocator/main.ts"]
+# The flags: see src/runtime.ts.
+CMD ["node", "--optimize-for-size", "--max-semi-space-size=4", "src/allocator/main.ts"]

@@ -41,7 +41,7 @@ const GROUP = 'bench-pool';
 const NOOP_GROUP = 'bench-noop-pool';
 const POOL = '2001:db8:be00::/112';
 /** V8 heap flags for the capped-heap cold start (what NODE_OPTIONS in the Pod could set). */
-const CAPPED_HEAP = '--max-semi-space-size=2 --max-old-space-size=128';
+const CAPPED_HEAP = '--max-old-space-size=128';
 const ALLOCATOR_ENV = { PURELB_LEASE_DURATION_MS: '3000', PURELB_RENEW_DEADLINE_MS: '2000', PURELB_RETRY_PERIOD_MS: '300' };
 
 // Made when the lab is up: withLab may bring up a new one, with new credentials.
@@ -140,7 +140,7 @@ function cpuSeconds(pid: number): number {
 
 function startNoopWriter(events: boolean): DaemonRecord {
   const marker = `purelb-bench-noop-writer-${process.pid}`;
-  const argv = ['env', `KUBECONFIG=${kubeconfigPath('admin')}`, `NOOP_GROUP=${NOOP_GROUP}`, `NOOP_EVENTS=${events ? 1 : 0}`, 'NOOP_PREFIX=2001:db8:be01::', NODE_BIN, ...NODE_FLAGS, `${REPO_ROOT}/bench/noop-writer.ts`, marker];
+  const argv = ['env', `KUBECONFIG=${kubeconfigPath('admin')}`, `NOOP_GROUP=${NOOP_GROUP}`, `NOOP_EVENTS=${events ? 1 : 0}`, 'NOOP_PREFIX=2001:db8:be01::', NODE_BIN, ...NODE_FLAGS.allocator, `${REPO_ROOT}/bench/noop-writer.ts`, marker];
   return startDaemon(`bench-noop-writer-${process.pid}`, argv, marker);
 }
 

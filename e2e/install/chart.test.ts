@@ -80,7 +80,7 @@ test('allocator: two replicas in the release namespace, leader election env, pro
   assert.equal(deploy.metadata.namespace, 'lb-system');
   assert.equal((deploy.spec as { replicas: number }).replicas, 2);
   const c = container(deploy);
-  assert.deepEqual(c.command, ['node', ...NODE_FLAGS, 'src/allocator/main.ts']);
+  assert.deepEqual(c.command, ['node', ...NODE_FLAGS.allocator, 'src/allocator/main.ts']);
   assert.equal(env(c, 'PURELB_NAMESPACE')?.value, 'lb-system');
   assert.equal(env(c, 'POD_NAME')?.valueFrom?.fieldRef?.fieldPath, 'metadata.name');
   for (const name of ['PURELB_LEASE_NAME', 'PURELB_LEASE_DURATION_MS', 'PURELB_RENEW_DEADLINE_MS', 'PURELB_RETRY_PERIOD_MS']) assert.ok(env(c, name)?.value, name);
@@ -103,7 +103,7 @@ test('lbnodeagent: hostNetwork, NET_ADMIN + NET_RAW only, read-only root, no CPU
   assert.equal(spec.hostNetwork, true);
   assert.deepEqual(spec.tolerations, [toleration]);
   const c = container(ds);
-  assert.deepEqual(c.command, ['node', ...NODE_FLAGS, 'src/lbnodeagent/main.ts']);
+  assert.deepEqual(c.command, ['node', ...NODE_FLAGS.lbnodeagent, 'src/lbnodeagent/main.ts']);
   assert.equal(env(c, 'NODE_NAME')?.valueFrom?.fieldRef?.fieldPath, 'spec.nodeName');
   assert.equal(env(c, 'PURELB_NAMESPACE')?.value, 'purelb');
   assert.deepEqual(c.securityContext?.capabilities, { drop: ['ALL'], add: ['NET_ADMIN', 'NET_RAW'] });

@@ -120,13 +120,16 @@ test('every COPY source exists and is in the build context', () => {
 
 test('the entry points of the image and of the chart exist and run on what the image holds', async () => {
   const cmd = dockerfile.find((i) => i.op === 'CMD' && i.stage === finalStage);
-  assert.deepEqual(JSON.parse(cmd?.args ?? '[]'), ['node', ...NODE_FLAGS, 'src/allocator/main.ts']);
+  assert.deepEqual(JSON.parse(cmd?.args ?? '[]'), ['node', ...NODE_FLAGS.allocator, 'src/allocator/main.ts']);
   const objects = await render({ 'bird.enabled': true, 'bird.peers[0].name': 'r', 'bird.peers[0].address': '192.0.2.1', 'bird.peers[0].asn': 1 });
   const commands = objects
     .filter((o) => o.kind === 'Deployment' || o.kind === 'DaemonSet')
     .map((o) => ((o.spec as { template: { spec: { containers: Array<{ command: string[] }> } } }).template.spec.containers[0] as { command: string[] }).command);
   const nodeCommands = commands.filter((c) => c[0] === 'node');
-  for (const c of nodeCommands) assert.deepEqual(c.slice(1, -1), NODE_FLAGS, `${c.join(' ')}: the flags of src/runtime.ts`);
+  for (const c of nodeCommands) {
+    const component = c.at(-1) === 'src/allocator/main.ts' ? 'allocator' : 'lbnodeagent';
+    assert.deepEqual(c.slice(1, -1), NODE_FLAGS[component], `${c.join(' ')}: the flags of src/runtime.ts`);
+  }
   assert.deepEqual(nodeCommands.map((c) => c.at(-1)).sort(), [...ENTRY_POINTS].sort());
   assert.ok(commands.some((c) => c[0] === 'bird'), 'the BIRD DaemonSet runs bird from the same image');
   assert.ok(dockerfile.some((i) => i.op === 'RUN' && i.stage === finalStage && /apt-get install .*\bbird2\b/.test(i.args)), 'bird2 is installed in the image');

@@ -74,7 +74,7 @@ export function startAllocator(opts: AllocatorProcessOptions): Component {
     POD_NAME: `allocator-${opts.id}`,
     ...opts.env,
   };
-  const argv = ['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), NODE_BIN, ...NODE_FLAGS, `${REPO_ROOT}/src/allocator/main.ts`, marker];
+  const argv = ['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), NODE_BIN, ...NODE_FLAGS.allocator, `${REPO_ROOT}/src/allocator/main.ts`, marker];
   return component(startDaemon(`${kind}-${opts.id}`, argv, marker));
 }
 
@@ -97,6 +97,6 @@ export function startAgent(opts: AgentProcessOptions): Component {
     NODE_NAME: opts.node,
     ...opts.env,
   };
-  const argv = ['ip', 'netns', 'exec', opts.node, 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), NODE_BIN, ...NODE_FLAGS, `${REPO_ROOT}/src/lbnodeagent/main.ts`, marker];
+  const argv = ['ip', 'netns', 'exec', opts.node, 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), NODE_BIN, ...NODE_FLAGS.lbnodeagent, `${REPO_ROOT}/src/lbnodeagent/main.ts`, marker];
   return component(startDaemon(`agent-${opts.node}`, argv, marker));
 }
