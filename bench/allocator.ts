@@ -40,7 +40,7 @@ const SG_NS = 'plb-bench-sg';
 const GROUP = 'bench-pool';
 const NOOP_GROUP = 'bench-noop-pool';
 const POOL = '2001:db8:be00::/112';
-/** V8 heap flags for the capped-heap cold start (what NODE_OPTIONS in the Pod could set). */
+/** The old-generation cap for the capped-heap cold start (what NODE_OPTIONS in the Pod could set). */
 const CAPPED_HEAP = '--max-old-space-size=128';
 const ALLOCATOR_ENV = { PURELB_LEASE_DURATION_MS: '3000', PURELB_RENEW_DEADLINE_MS: '2000', PURELB_RETRY_PERIOD_MS: '300' };
 
@@ -237,8 +237,8 @@ async function measure(report: Report): Promise<void> {
     const rss = procStatus(cold.rec.pid, 'VmRSS');
     const rssPeak = procStatus(cold.rec.pid, 'VmHWM');
     await cold.stop(10_000);
-    // The same with V8's young generation capped: without a memory limit V8 sizes its
-    // heap for the whole machine, and the semi-spaces a start-up burst grows stay resident.
+    // The same with V8's old generation capped as well, as an operator with a tight
+    // memory limit could set through NODE_OPTIONS (the shipped flags stay in force).
     const cappedPort = freePort();
     allocator = startTestAllocator({ id: `bench-capped-${process.pid}`, namespace: SG_NS, metricsPort: cappedPort, env: { ...ALLOCATOR_ENV, NODE_OPTIONS: CAPPED_HEAP } });
     await waitUntil(() => answers(cappedPort, '/leader'), { timeoutMs: 120_000, intervalMs: 10, what: 'the capped allocator to lead' });
