@@ -10,20 +10,17 @@
 //   lab's 2 s reconcile period).
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { CoreV1Api } from '@kubernetes/client-node';
-import type { V1Service } from '@kubernetes/client-node';
 import { winner } from '../src/election/winner.ts';
 import { kubeConfig } from '../e2e/lab/kube.ts';
-import { AGENT_ENV, NODES, setUpFailoverLab } from '../e2e/lbnodeagent/failover-kit.ts';
-import { kubectl, waitUntil } from '../e2e/lab/testkit.ts';
-import { Informer } from '../src/k8s/informer.ts';
-import { percentile, withLab } from './lab.ts';
+import { AGENT_ENV, APP_NS, NODES, SG_NS, setUpFailoverLab } from '../e2e/lbnodeagent/failover-kit.ts';
+import { applyServiceGroup, kubectl, waitUntil } from '../e2e/lab/testkit.ts';
+import { cpuSeconds, percentile } from '../e2e/lab/measure.ts';
+import { AddressWatch, withLab } from './lab.ts';
+import { lbService } from '../e2e/allocator/kit.ts';
 import type { Report } from './run.ts';
 
-const SG_NS = 'plb-failover';
-const APP_NS = 'plb-failover-app';
 const TRIALS = Number(process.env.PURELB_BENCH_AGENT_TRIALS ?? 50);
 const MANY = Number(process.env.PURELB_BENCH_AGENT_VIPS ?? 1000);
 const IDLE_MS = 20_000;
@@ -51,58 +48,12 @@ class AddressMonitor {
   }
 }
 
-/** When each address first appeared in a Service's status, as a watcher sees it (epoch ms). */
-class IngressWatch {
-  readonly seen = new Map<string, number>();
-  private readonly informer: Informer<V1Service>;
-
-  constructor(core: CoreV1Api) {
-    this.informer = new Informer<V1Service>(kubeConfig(), {
-      name: 'bench-services',
-      path: `/api/v1/namespaces/${APP_NS}/services`,
-      list: (page) => core.listNamespacedService({ namespace: APP_NS, ...page }),
-    });
-    this.informer.on((e) => {
-      if (e.type === 'delete') return;
-      const now = Date.now();
-      for (const i of e.obj.status?.loadBalancer?.ingress ?? []) if (i.ip && !this.seen.has(i.ip)) this.seen.set(i.ip, now);
-    });
-  }
-
-  start(): Promise<void> {
-    return this.informer.start();
-  }
-
-  stop(): Promise<void> {
-    return this.informer.stop();
-  }
-}
-
-function service(name: string, group: string, v6 = false): V1Service {
-  return {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { name, namespace: APP_NS, annotations: { 'purelb.io/service-group': group } },
-    spec: {
-      type: 'LoadBalancer',
-      allocateLoadBalancerNodePorts: false,
-      ports: [{ port: 80, protocol: 'TCP' }],
-      ...(v6 ? { ipFamilyPolicy: 'SingleStack', ipFamilies: ['IPv6'] } : {}),
-    },
-  };
-}
-
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 export async function run(report: Report): Promise<void> {
   await withLab(async () => {
     const lab = await setUpFailoverLab(0);
     const core = kubeConfig().makeApiClient(CoreV1Api);
     const monitors = new Map(NODES.map((n) => [n, new AddressMonitor(n)]));
-    const ingress = new IngressWatch(core);
+    const ingress = new AddressWatch(kubeConfig(), APP_NS, Date.now);
     await ingress.start();
     try {
       const up: number[] = [];
@@ -112,17 +63,17 @@ export async function run(report: Report): Promise<void> {
       for (let i = 0; i < TRIALS; i++) {
         const name = `lat-${i}`;
         const t0 = Date.now();
-        await core.createNamespacedService({ namespace: APP_NS, body: service(name, 'failover-pool') });
+        await core.createNamespacedService({ namespace: APP_NS, body: lbService(APP_NS, name, { group: 'failover-pool', family: 'IPv4', loadBalancerClass: null }) });
         let ip = '';
         await waitUntil(`${name} on a node`, 10_000, async () => {
           ip ||= (await core.readNamespacedService({ name, namespace: APP_NS })).status?.loadBalancer?.ingress?.[0]?.ip ?? '';
           return ip !== '' && monitors.get(winner(NODES, ip) as string)?.added.has(ip) === true;
         }, 5);
         const inKernel = monitors.get(winner(NODES, ip) as string)?.added.get(ip) as number;
-        await waitUntil(`the watch to see ${ip}`, 10_000, () => ingress.seen.has(ip), 5);
+        await waitUntil(`the watch to see ${ip}`, 10_000, () => ingress.byIp.has(ip), 5);
         up.push(inKernel - t0);
-        allocated.push((ingress.seen.get(ip) as number) - t0);
-        announced.push(inKernel - (ingress.seen.get(ip) as number));
+        allocated.push((ingress.byIp.get(ip) as number) - t0);
+        announced.push(inKernel - (ingress.byIp.get(ip) as number));
         const t1 = Date.now();
         await core.deleteNamespacedService({ name, namespace: APP_NS });
         await waitUntil(`${ip} withdrawn`, 10_000, () => monitors.get(winner(NODES, ip) as string)?.removed.has(ip) === true, 5);
@@ -131,7 +82,7 @@ export async function run(report: Report): Promise<void> {
           m.added.delete(ip);
           m.removed.delete(ip);
         }
-        ingress.seen.delete(ip);
+        ingress.byIp.delete(ip);
       }
       if (process.env.PURELB_BENCH_VERBOSE) {
         console.error(`create→vip ${up.join(' ')}\ncreate→status ${allocated.join(' ')}\nstatus→kernel ${announced.join(' ')}\ndelete→withdrawn ${down.join(' ')}`);
@@ -147,14 +98,7 @@ export async function run(report: Report): Promise<void> {
       report('delete_to_withdrawn_p99', percentile(down, 99), 'ms');
 
       // Many VIPs: a remote (routed) IPv6 group, so every node holds every address.
-      await kubectl(['apply', '-f', '-'], {
-        input: JSON.stringify({
-          apiVersion: 'purelb.io/v2',
-          kind: 'ServiceGroup',
-          metadata: { name: 'many', namespace: SG_NS },
-          spec: { remote: { v6pool: { subnet: '2001:db8:300::/112', pool: '2001:db8:300::/112', aggregation: '/128' } } },
-        }),
-      });
+      await applyServiceGroup(SG_NS, 'many', { remote: { v6pool: { subnet: '2001:db8:300::/112', pool: '2001:db8:300::/112', aggregation: '/128' } } }, 'purelb.io/v2');
       const node = NODES[0] as string;
       const monitor = monitors.get(node) as AddressMonitor;
       const isMany = (ip: string): boolean => ip.startsWith('2001:db8:300:');
@@ -162,12 +106,12 @@ export async function run(report: Report): Promise<void> {
       const t0 = Date.now();
       const names = Array.from({ length: MANY }, (_, i) => `many-${i}`);
       for (let i = 0; i < names.length; i += 20) {
-        await Promise.all(names.slice(i, i + 20).map((n) => core.createNamespacedService({ namespace: APP_NS, body: service(n, 'many', true) })));
+        await Promise.all(names.slice(i, i + 20).map((n) => core.createNamespacedService({ namespace: APP_NS, body: lbService(APP_NS, n, { group: 'many', loadBalancerClass: null }) })));
       }
       const createdMs = Date.now() - t0;
       await waitUntil(`${MANY} VIPs in ${node}'s kernel`, 180_000, () => manyInKernel().length >= MANY, 50);
-      await waitUntil('every allocation observed', 10_000, () => [...ingress.seen.keys()].filter(isMany).length >= MANY, 50);
-      const lastAllocation = Math.max(...[...ingress.seen.entries()].filter(([ip]) => isMany(ip)).map(([, t]) => t));
+      await waitUntil('every allocation observed', 10_000, () => [...ingress.byIp.keys()].filter(isMany).length >= MANY, 50);
+      const lastAllocation = Math.max(...[...ingress.byIp.entries()].filter(([ip]) => isMany(ip)).map(([, t]) => t));
       const lastKernel = Math.max(...manyInKernel());
       report('many_vips', MANY, 'count');
       report('many_services_created_ms', createdMs, 'ms');

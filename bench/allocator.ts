@@ -18,17 +18,17 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api } from '@kubernetes/client-node';
-import type { KubeConfig, V1Service } from '@kubernetes/client-node';
-import { Informer } from '../src/k8s/informer.ts';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../src/k8s/kubeconfig.ts';
-import { answers, applyV6Group, bounded, deleteServices, freshNamespaces, ingressOf, lbService, percentile, startTestAllocator } from '../e2e/allocator/kit.ts';
+import { answers, applyV6Group, bounded, deleteServices, freshNamespaces, lbService, startTestAllocator } from '../e2e/allocator/kit.ts';
 import type { AllocatorProcess } from '../e2e/allocator/kit.ts';
 import { kubeconfigPath } from '../e2e/lab/controlplane.ts';
 import { NODE_BIN, REPO_ROOT, daemonAlive, startDaemon, stopDaemon, waitUntil } from '../e2e/lab/exec.ts';
 import type { DaemonRecord } from '../e2e/lab/exec.ts';
-import { freePort, kubectl } from '../e2e/lab/testkit.ts';
+import { FAST_LEASE_ENV, freePort, kubectl } from '../e2e/lab/testkit.ts';
 import { NODE_FLAGS } from '../src/runtime.ts';
-import { withLab } from './lab.ts';
+import { cpuSeconds, percentile, procStatus } from '../e2e/lab/measure.ts';
+import { AddressWatch, withLab } from './lab.ts';
 import type { Report } from './run.ts';
 
 const COUNT = 5000;
@@ -42,42 +42,12 @@ const NOOP_GROUP = 'bench-noop-pool';
 const POOL = '2001:db8:be00::/112';
 /** The old-generation cap for the capped-heap cold start (what NODE_OPTIONS in the Pod could set). */
 const CAPPED_HEAP = '--max-old-space-size=128';
-const ALLOCATOR_ENV = { PURELB_LEASE_DURATION_MS: '3000', PURELB_RENEW_DEADLINE_MS: '2000', PURELB_RETRY_PERIOD_MS: '300' };
+const ALLOCATOR_ENV = FAST_LEASE_ENV;
 
 // Made when the lab is up: withLab may bring up a new one, with new credentials.
 let kc: KubeConfig;
 let core: CoreV1Api;
 const progress = (msg: string): void => console.error(`[allocator bench ${new Date().toISOString()}] ${msg}`);
-
-/** Where each Service's first address was seen, on this process's clock. */
-class AddressWatch {
-  readonly seen = new Map<string, number>();
-  private readonly informer: Informer<V1Service>;
-
-  constructor(namespace: string) {
-    this.informer = new Informer<V1Service>(kc, {
-      name: `bench-${namespace}`,
-      path: `/api/v1/namespaces/${namespace}/services`,
-      list: (page) => core.listNamespacedService({ namespace, ...page }),
-    });
-    this.informer.on((e) => {
-      const name = e.obj.metadata?.name ?? '';
-      if (e.type !== 'delete' && ingressOf(e.obj).length > 0 && !this.seen.has(name)) this.seen.set(name, performance.now());
-    });
-  }
-
-  start(): Promise<void> {
-    return this.informer.start();
-  }
-
-  stop(): Promise<void> {
-    return this.informer.stop();
-  }
-
-  count(): number {
-    return this.informer.keys().length;
-  }
-}
 
 async function createAll(namespace: string, names: readonly string[], group: string, sent: Map<string, number>): Promise<void> {
   await bounded(names, IN_FLIGHT, async (name) => {
@@ -105,7 +75,7 @@ interface RunFigures {
 
 /** Creates `count` Services and waits until the watch has seen an address on each. */
 async function allocateBatch(namespace: string, group: string, prefix: string, count: number): Promise<RunFigures> {
-  const watch = new AddressWatch(namespace);
+  const watch = new AddressWatch(kc, namespace);
   await watch.start();
   const names = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
   const sent = new Map<string, number>();
@@ -113,29 +83,13 @@ async function allocateBatch(namespace: string, group: string, prefix: string, c
   try {
     await createAll(namespace, names, group, sent);
     progress(`${namespace}: ${count} created in ${Math.round(performance.now() - t0)} ms`);
-    await waitUntil(() => names.every((n) => watch.seen.has(n)), { timeoutMs: 15 * 60_000, intervalMs: 100, what: `${count} Services in ${namespace} to get addresses` });
+    await waitUntil(() => names.every((n) => watch.byName.has(n)), { timeoutMs: 15 * 60_000, intervalMs: 100, what: `${count} Services in ${namespace} to get addresses` });
   } finally {
     await watch.stop();
   }
-  const latencies = names.map((n) => (watch.seen.get(n) as number) - (sent.get(n) as number));
-  const last = Math.max(...names.map((n) => watch.seen.get(n) as number));
+  const latencies = names.map((n) => (watch.byName.get(n) as number) - (sent.get(n) as number));
+  const last = Math.max(...names.map((n) => watch.byName.get(n) as number));
   return { t0, totalMs: last - t0, latencies };
-}
-
-function deleteAll(namespace: string): Promise<void> {
-  return deleteServices(core, namespace);
-}
-
-function procStatus(pid: number, field: 'VmRSS' | 'VmHWM'): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${field}:`));
-  return Number(line?.split(/\s+/)[1] ?? NaN) * 1024;
-}
-
-/** User + system CPU seconds of a process so far. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function startNoopWriter(events: boolean): DaemonRecord {
@@ -160,7 +114,7 @@ async function noopRun(label: string, events = true): Promise<RunFigures & { cpu
     return { ...figures, cpu: cpuSeconds(noop.pid) - cpu0 };
   } finally {
     await stopDaemon(noop, 5000);
-    await deleteAll(NOOP_NS);
+    await deleteServices(core, NOOP_NS);
   }
 }
 
@@ -246,7 +200,7 @@ async function measure(report: Report): Promise<void> {
     const cappedRss = procStatus(allocator.rec.pid, 'VmRSS');
     const cappedPeak = procStatus(allocator.rec.pid, 'VmHWM');
     await allocator.stop(10_000);
-    await deleteAll(NS);
+    await deleteServices(core, NS);
 
     const after = await noopRun('noop-b');
     const writesOnly = await noopRun('noop-c', false);
@@ -282,8 +236,8 @@ async function measure(report: Report): Promise<void> {
   } finally {
     progress('cleaning up');
     await allocator?.stop(10_000).catch(() => undefined);
-    await deleteAll(NS).catch((err: unknown) => progress(`cleanup of ${NS}: ${String(err)}`));
-    await deleteAll(NOOP_NS).catch((err: unknown) => progress(`cleanup of ${NOOP_NS}: ${String(err)}`));
+    await deleteServices(core, NS).catch((err: unknown) => progress(`cleanup of ${NS}: ${String(err)}`));
+    await deleteServices(core, NOOP_NS).catch((err: unknown) => progress(`cleanup of ${NOOP_NS}: ${String(err)}`));
     await kubectl(['delete', 'servicegroups', '--all', '-n', SG_NS], { check: false });
   }
 }

@@ -7,6 +7,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Netns, sweepStaleNamespaces, vethPair } from '../src/netlink/testkit.ts';
+import { percentile } from '../e2e/lab/measure.ts';
 import type { Report } from './run.ts';
 
 const ROUNDS = 50;
@@ -18,11 +19,6 @@ interface Call {
   ip: string;
   startedAt: number;
   returnedAt: number;
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
 function installed(tool: string): boolean {

@@ -5,7 +5,8 @@
 
 import { failoverTrial, setUpFailoverLab } from '../e2e/lbnodeagent/failover-kit.ts';
 import type { Trial } from '../e2e/lbnodeagent/failover-kit.ts';
-import { percentile, withLab } from './lab.ts';
+import { percentile } from '../e2e/lab/measure.ts';
+import { withLab } from './lab.ts';
 import type { Report } from './run.ts';
 
 const TRIALS = Number(process.env.PURELB_BENCH_FAILOVER_TRIALS ?? 20);

@@ -1,6 +1,10 @@
 // Benchmarks that need the lab use the one that is up, or bring one up for the run and
-// take it down afterwards.
+// take it down afterwards; and they time addresses as a watcher of the API sees them.
 
+import { CoreV1Api } from '@kubernetes/client-node';
+import type { KubeConfig, V1Service } from '@kubernetes/client-node';
+import { Informer } from '../src/k8s/informer.ts';
+import { ingressOf } from '../e2e/allocator/kit.ts';
 import { controlPlaneStatus } from '../e2e/lab/controlplane.ts';
 import { labDown, labUp } from '../e2e/lab/lab.ts';
 import { networkStatus } from '../e2e/lab/network.ts';
@@ -24,8 +28,39 @@ export async function withLab<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-export function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
+/**
+ * When each Service of a namespace was first seen with an address in its status, by
+ * name and by address, on `clock` (the process's monotonic clock by default; the
+ * agent bench uses wall-clock time, to compare with the kernel's timestamps).
+ */
+export class AddressWatch {
+  readonly byName = new Map<string, number>();
+  readonly byIp = new Map<string, number>();
+  private readonly informer: Informer<V1Service>;
+
+  constructor(kc: KubeConfig, namespace: string, clock: () => number = () => performance.now()) {
+    const core = kc.makeApiClient(CoreV1Api);
+    this.informer = new Informer<V1Service>(kc, {
+      name: `bench-${namespace}`,
+      path: `/api/v1/namespaces/${namespace}/services`,
+      list: (page) => core.listNamespacedService({ namespace, ...page }),
+    });
+    this.informer.on((e) => {
+      if (e.type === 'delete') return;
+      const ips = ingressOf(e.obj);
+      if (ips.length === 0) return;
+      const now = clock();
+      const name = e.obj.metadata?.name ?? '';
+      if (!this.byName.has(name)) this.byName.set(name, now);
+      for (const ip of ips) if (!this.byIp.has(ip)) this.byIp.set(ip, now);
+    });
+  }
+
+  start(): Promise<void> {
+    return this.informer.start();
+  }
+
+  stop(): Promise<void> {
+    return this.informer.stop();
+  }
 }

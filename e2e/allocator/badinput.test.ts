@@ -11,7 +11,7 @@ import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@k
 import type { CoreV1Event, V1Service } from '@kubernetes/client-node';
 import { kubeconfigPath } from '../lab/controlplane.ts';
 import { loadKubeConfig } from '../../src/k8s/kubeconfig.ts';
-import { freePort, kubectl, waitUntil } from '../lab/testkit.ts';
+import { FAST_LEASE_ENV, applyServiceGroup, freePort, kubectl, waitUntil } from '../lab/testkit.ts';
 import { answers, deleteServices, freshNamespaces, ingressOf, lbService, startTestAllocator } from './kit.ts';
 import type { AllocatorProcess, ServiceOptions } from './kit.ts';
 
@@ -37,10 +37,6 @@ const GROUPS: Record<string, Record<string, unknown>> = {
   'bi-edit': { local: { v6pool: range('2001:db8:420::/120', '2001:db8:420::/120') } },
   'bi-shrink': { local: { v6pool: range('2001:db8:430::/120', '2001:db8:430::/120') } },
 };
-
-async function applyGroup(name: string, spec: Record<string, unknown>): Promise<void> {
-  await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'purelb.io/v2', kind: 'ServiceGroup', metadata: { name, namespace: SG_NS }, spec }) });
-}
 
 interface GroupStatus {
   metadata: { generation: number; creationTimestamp: string; uid: string };
@@ -100,9 +96,9 @@ async function waitForEvent(namespace: string, kind: string, obj: { metadata?: {
 
 before(async () => {
   await freshNamespaces(core, [NS], SG_NS);
-  for (const [name, spec] of Object.entries(GROUPS)) await applyGroup(name, spec);
+  for (const [name, spec] of Object.entries(GROUPS)) await applyServiceGroup(SG_NS, name, spec, 'purelb.io/v2');
   const port = freePort();
-  allocator = startTestAllocator({ id: ID, namespace: SG_NS, metricsPort: port, env: { PURELB_LEASE_DURATION_MS: '3000', PURELB_RENEW_DEADLINE_MS: '2000', PURELB_RETRY_PERIOD_MS: '300' } });
+  allocator = startTestAllocator({ id: ID, namespace: SG_NS, metricsPort: port, env: FAST_LEASE_ENV });
   await waitUntil('the allocator is ready', 30_000, () => answers(port), 100);
 });
 
@@ -202,7 +198,7 @@ test('overlapping ServiceGroups: the later one is in Conflict, the older one kee
   // Creation times have one-second resolution: make sure bi-inner is visibly younger.
   const outer = await group('bi-outer');
   await waitUntil('a new second', 2000, () => Date.now() > new Date(outer.metadata.creationTimestamp).getTime() + 1000, 50);
-  await applyGroup('bi-inner', { local: { v6pool: range('2001:db8:410::10-2001:db8:410::1f', '2001:db8:410::/120') } });
+  await applyServiceGroup(SG_NS, 'bi-inner', { local: { v6pool: range('2001:db8:410::10-2001:db8:410::1f', '2001:db8:410::/120') } }, 'purelb.io/v2');
   const inner = await waitForConditions('bi-inner', { Conflict: ['True', 'Overlap'], Ready: ['False', 'Invalid'] });
   await waitForEvent(SG_NS, 'ServiceGroup', inner, 'ConfigurationWarning', /^spec\.local\.v6pool: .*2001:db8:410::\/120 of ServiceGroup bi-outer overlaps .*2001:db8:410::10-2001:db8:410::1f of ServiceGroup bi-inner.*The group is not in use/);
   await waitForConditions('bi-outer', { Conflict: ['False', 'NoConflict'], Ready: ['True', 'InUse'] });
@@ -255,7 +251,7 @@ test('after a restart the group that lost an overlap still loses, and no address
   const held = await Promise.all(['good', 'outer-svc', 'edit-a', 'edit-b', 'shrink-a', 'shrink-b'].map(async (n) => [n, await addressOf(n)] as const));
   await allocator?.stop();
   const port = freePort();
-  allocator = startTestAllocator({ id: `${ID}-again`, namespace: SG_NS, metricsPort: port, env: { PURELB_LEASE_DURATION_MS: '3000', PURELB_RENEW_DEADLINE_MS: '2000', PURELB_RETRY_PERIOD_MS: '300' } });
+  allocator = startTestAllocator({ id: `${ID}-again`, namespace: SG_NS, metricsPort: port, env: FAST_LEASE_ENV });
   await waitUntil('the restarted allocator is ready', 30_000, () => answers(port), 100);
 
   // Its last good version is gone with the old process, but bi-edit's status says it

@@ -14,7 +14,8 @@ import { Informer } from '../../src/k8s/informer.ts';
 import { kubeconfigPath } from '../lab/controlplane.ts';
 import { loadKubeConfig } from '../../src/k8s/kubeconfig.ts';
 import { freePort, kubectl, waitUntil } from '../lab/testkit.ts';
-import { AddressLedger, answers, applyV6Group, bounded, deleteServices, freshNamespaces, ingressOf, lbService, percentile, startTestAllocator } from './kit.ts';
+import { AddressLedger, answers, applyV6Group, bounded, deleteServices, freshNamespaces, ingressOf, lbService, startTestAllocator } from './kit.ts';
+import { percentile } from '../lab/measure.ts';
 import type { AllocatorProcess } from './kit.ts';
 
 const NS = 'plb-chaos';

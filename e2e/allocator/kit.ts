@@ -7,7 +7,7 @@ import type { CoreV1Api, V1Service } from '@kubernetes/client-node';
 import { startAllocator } from '../lab/components.ts';
 import type { Component } from '../lab/components.ts';
 import { waitUntil } from '../lab/exec.ts';
-import { applyCRDs, ensureNamespace, kubectl } from '../lab/testkit.ts';
+import { applyCRDs, applyServiceGroup, ensureNamespace, httpStatus, kubectl } from '../lab/testkit.ts';
 
 export const CLASS = 'purelb.io/purelb';
 
@@ -25,11 +25,7 @@ export function startTestAllocator(opts: { id: string; namespace: string; metric
 
 /** Whether the allocator on `port` answers 200 on `path`: /leader (leading, caches synced, allocations registered) or /readyz (also a standby). */
 export async function answers(port: number, path: '/leader' | '/readyz' = '/leader'): Promise<boolean> {
-  try {
-    return (await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(1000) })).status === 200;
-  } catch {
-    return false;
-  }
+  return (await httpStatus(`http://127.0.0.1:${port}${path}`)) === 200;
 }
 
 /** A clean start for a test: CRDs, the namespaces, no Services and no ServiceGroups left from an earlier run. */
@@ -43,7 +39,7 @@ export async function freshNamespaces(core: CoreV1Api, serviceNamespaces: readon
 /** Applies a ServiceGroup whose one range is all of the IPv6 `cidr`, announced as host routes. */
 export async function applyV6Group(namespace: string, name: string, cidr: string): Promise<void> {
   const spec = { local: { v6pool: { subnet: cidr, pool: cidr, aggregation: '/128' } } };
-  await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'purelb.io/v1', kind: 'ServiceGroup', metadata: { name, namespace }, spec }) });
+  await applyServiceGroup(namespace, name, spec);
 }
 
 /**
@@ -108,11 +104,6 @@ export async function bounded<T>(items: Iterable<T>, limit: number, task: (item:
     for (let n = it.next(); !n.done; n = it.next()) await task(n.value);
   };
   await Promise.all(Array.from({ length: limit }, lane));
-}
-
-export function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
 interface Holder {

@@ -11,7 +11,7 @@ import { startAllocator, stopAllComponents } from '../lab/components.ts';
 import type { Component } from '../lab/components.ts';
 import { kubeConfig } from '../lab/kube.ts';
 import { SCENARIO_EXPECTED } from '../lab/plan.ts';
-import { applyCRDs, ensureNamespace, freePort, kubectl, referenceManifest, waitUntil } from '../lab/testkit.ts';
+import { FAST_LEASE_ENV, applyCRDs, ensureNamespace, freePort, kubectl, referenceManifest, waitUntil } from '../lab/testkit.ts';
 
 const core = kubeConfig().makeApiClient(CoreV1Api);
 const APP_NS = 'nginx-quic';
@@ -40,7 +40,7 @@ before(async () => {
   await kubectl(['delete', 'servicegroups', '--all', '-n', SG_NS]);
   await kubectl(['apply', '-f', '-'], { input: referenceManifest('servicegroups.yaml') });
   metricsPort = freePort();
-  allocator = startAllocator({ id: 'scenario', namespace: SG_NS, metricsPort, env: { PURELB_LEASE_DURATION_MS: '3000', PURELB_RENEW_DEADLINE_MS: '2000', PURELB_RETRY_PERIOD_MS: '300' } });
+  allocator = startAllocator({ id: 'scenario', namespace: SG_NS, metricsPort, env: FAST_LEASE_ENV });
 });
 
 after(async () => {
@@ -96,7 +96,7 @@ test('metrics: pool size and use per ServiceGroup, allocations counted', async (
 test('an allocator restart changes no address; a released address is reused lowest-first', async () => {
   const before = await Promise.all(expected.map(([name]) => ingressOf(name)));
   await allocator?.stop();
-  allocator = startAllocator({ id: 'scenario', namespace: SG_NS, metricsPort: freePort(), env: { PURELB_LEASE_DURATION_MS: '3000', PURELB_RENEW_DEADLINE_MS: '2000', PURELB_RETRY_PERIOD_MS: '300' } });
+  allocator = startAllocator({ id: 'scenario', namespace: SG_NS, metricsPort: freePort(), env: FAST_LEASE_ENV });
   await core.deleteNamespacedService({ name: 'nginx-lb2-service', namespace: APP_NS });
   await kubectl(['apply', '-f', '-'], {
     input: JSON.stringify({

@@ -21,7 +21,7 @@ import { binDir, kubeconfigPath, kubeconfigYAML } from '../lab/controlplane.ts';
 import { LAB_DIR, REPO_ROOT, nsExec, run } from '../lab/exec.ts';
 import { kubeConfig } from '../lab/kube.ts';
 import { labNodes, SCENARIO_EXPECTED } from '../lab/plan.ts';
-import { ensureNamespace, freePort, kubectl, referenceManifest, waitUntil } from '../lab/testkit.ts';
+import { FAST_LEASE_ENV, ensureNamespace, freePort, httpStatus, kubectl, referenceManifest, waitUntil } from '../lab/testkit.ts';
 import { CHART_DIR, helm, parseObjects, setArgs } from './chart.ts';
 
 const NS = 'purelb';
@@ -33,7 +33,7 @@ const as = (sa: string) => `system:serviceaccount:${NS}:${sa}`;
 const names = labNodes(3).map((n) => n.name);
 const core = kubeConfig().makeApiClient(CoreV1Api);
 const workDir = path.join(LAB_DIR, 'install');
-const fastAllocator = { PURELB_LEASE_DURATION_MS: '3000', PURELB_RENEW_DEADLINE_MS: '2000', PURELB_RETRY_PERIOD_MS: '300' };
+const fastAllocator = FAST_LEASE_ENV;
 const fastAgent = { PURELB_RECONCILE_MS: '2000', PURELB_MEMBER_LEASE_MS: '4000', PURELB_MEMBER_RENEW_MS: '1000' };
 const running: Component[] = [];
 const allocators: Array<{ c: Component; port: number }> = [];
@@ -87,21 +87,8 @@ async function applyServiceGroups(): Promise<void> {
   await kubectl(['apply', '-f', '-'], { input: groups.map((g) => JSON.stringify(g)).join('\n') });
 }
 
-async function leaderz(port: number): Promise<number> {
-  try {
-    return (await fetch(`http://127.0.0.1:${port}/leader`, { signal: AbortSignal.timeout(1000) })).status;
-  } catch {
-    return 0;
-  }
-}
-
-async function readyz(port: number): Promise<number> {
-  try {
-    return (await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(1000) })).status;
-  } catch {
-    return 0;
-  }
-}
+const leaderz = (port: number): Promise<number> => httpStatus(`http://127.0.0.1:${port}/leader`);
+const readyz = (port: number): Promise<number> => httpStatus(`http://127.0.0.1:${port}/readyz`);
 
 /** Parses a Prometheus text exposition; throws naming the first line that is not one. */
 function parseExposition(text: string): Map<string, { type: string; samples: number }> {

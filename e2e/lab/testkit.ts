@@ -40,6 +40,23 @@ export async function applyCRDs(): Promise<void> {
   await kubectl(['wait', '--for=condition=Established', '--timeout=30s', 'crd/servicegroups.purelb.io', 'crd/lbnodeagents.purelb.io']);
 }
 
+/** Short allocator Leases, so that tests and benches do not wait out the 15 s default. */
+export const FAST_LEASE_ENV: Readonly<Record<string, string>> = { PURELB_LEASE_DURATION_MS: '3000', PURELB_RENEW_DEADLINE_MS: '2000', PURELB_RETRY_PERIOD_MS: '300' };
+
+/** The HTTP status of a GET of `url`, or 0 when nothing answers within a second. */
+export async function httpStatus(url: string): Promise<number> {
+  try {
+    return (await fetch(url, { signal: AbortSignal.timeout(1000) })).status;
+  } catch {
+    return 0;
+  }
+}
+
+/** Creates or updates a ServiceGroup with `spec`, in the API version given (v1 by default). */
+export async function applyServiceGroup(namespace: string, name: string, spec: unknown, apiVersion = 'purelb.io/v1'): Promise<void> {
+  await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion, kind: 'ServiceGroup', metadata: { name, namespace }, spec }) });
+}
+
 /** The reference manifests of shared/examples, moved into the lab's address ranges. */
 export function referenceManifest(file: 'servicegroups.yaml' | 'services.yaml'): string {
   return toLabAddresses(readFileSync(path.join(REPO_ROOT, '..', 'shared', 'examples', file), 'utf8'));

@@ -14,7 +14,7 @@ import type { Component } from '../lab/components.ts';
 import { kubeConfig, setEndpoints } from '../lab/kube.ts';
 import { clientConnect, clientNeighbor, labMac, nsExec, routerRoutes, startCapture, waitForBgp } from '../lab/network.ts';
 import { labNodes } from '../lab/plan.ts';
-import { applyCRDs, ensureHeartbeatSecret, ensureNamespace, freePort, kubectl, referenceManifest, waitUntil } from '../lab/testkit.ts';
+import { FAST_LEASE_ENV, applyCRDs, ensureHeartbeatSecret, ensureNamespace, freePort, kubectl, referenceManifest, waitUntil } from '../lab/testkit.ts';
 
 const core = kubeConfig().makeApiClient(CoreV1Api);
 const APP_NS = 'nginx-quic';
@@ -75,7 +75,7 @@ before(async () => {
     metadata: { name: 'dual', namespace: SG_NS },
     spec: { local: { v4pool: { subnet: '198.51.100.128/26', pool: '198.51.100.160-198.51.100.170', aggregation: 'default' }, v6pool: { subnet: '2001:db8:100::/64', pool: '2001:db8:100::1:0-2001:db8:100::1:ff', aggregation: 'default' } } },
   });
-  components.push(startAllocator({ id: 'agents', namespace: SG_NS, metricsPort: freePort(), env: { PURELB_LEASE_DURATION_MS: '3000', PURELB_RENEW_DEADLINE_MS: '2000', PURELB_RETRY_PERIOD_MS: '300' } }));
+  components.push(startAllocator({ id: 'agents', namespace: SG_NS, metricsPort: freePort(), env: FAST_LEASE_ENV }));
   for (const n of names) {
     const a = startAgent({ node: n, namespace: SG_NS, env: fastAgent });
     agents.set(n, a);

@@ -11,7 +11,7 @@ import type { Component } from '../lab/components.ts';
 import { kubeConfig } from '../lab/kube.ts';
 import { clientConnect, clientProbe, failNode, healAll, nsExec, restoreNode, waitForBgp } from '../lab/network.ts';
 import { labNodes } from '../lab/plan.ts';
-import { applyCRDs, ensureHeartbeatSecret, ensureNamespace, freePort, kubectl, waitUntil } from '../lab/testkit.ts';
+import { applyCRDs, applyServiceGroup, ensureHeartbeatSecret, ensureNamespace, freePort, httpStatus, kubectl, waitUntil } from '../lab/testkit.ts';
 
 export const SG_NS = 'plb-failover';
 export const APP_NS = 'plb-failover-app';
@@ -67,14 +67,7 @@ export async function setUpFailoverLab(vipCount = 6, opts: FailoverLabOptions = 
   await ensureNamespace(APP_NS);
   await ensureHeartbeatSecret(SG_NS);
   await kubectl(['delete', 'svc', '--all', '-n', APP_NS, '--wait=true']);
-  await kubectl(['apply', '-f', '-'], {
-    input: JSON.stringify({
-      apiVersion: 'purelb.io/v1',
-      kind: 'ServiceGroup',
-      metadata: { name: 'failover-pool', namespace: SG_NS },
-      spec: { local: { v4pool: { subnet: '198.51.100.0/24', pool: '198.51.100.180-198.51.100.199', aggregation: 'default' } } },
-    }),
-  });
+  await applyServiceGroup(SG_NS, 'failover-pool', { local: { v4pool: { subnet: '198.51.100.0/24', pool: '198.51.100.180-198.51.100.199', aggregation: 'default' } } });
   const allocatorPort = freePort();
   const allocator = startAllocator({ id: 'failover', namespace: SG_NS, metricsPort: allocatorPort });
   const agents = new Map<string, Component>();
@@ -85,8 +78,8 @@ export async function setUpFailoverLab(vipCount = 6, opts: FailoverLabOptions = 
   };
   for (const n of NODES) restartAgent(n);
   // Ready before the first Service, so that no trial waits for a start-up.
-  await waitUntil('the allocator to lead', 30_000, () => httpOk(`http://127.0.0.1:${allocatorPort}/leader`));
-  for (const n of labNodes(3)) await waitUntil(`the agent on ${n.name} to be ready`, 30_000, () => httpOk(`http://${n.v4}:7472/readyz`));
+  await waitUntil('the allocator to lead', 30_000, async () => (await httpStatus(`http://127.0.0.1:${allocatorPort}/leader`)) === 200);
+  for (const n of labNodes(3)) await waitUntil(`the agent on ${n.name} to be ready`, 30_000, async () => (await httpStatus(`http://${n.v4}:7472/readyz`)) === 200);
   for (let i = 0; i < vipCount; i++) {
     await kubectl(['apply', '-f', '-'], {
       input: JSON.stringify({
@@ -116,14 +109,6 @@ export async function setUpFailoverLab(vipCount = 6, opts: FailoverLabOptions = 
       await kubectl(['delete', 'svc', '--all', '-n', APP_NS, '--wait=false'], { check: false });
     },
   };
-}
-
-async function httpOk(url: string): Promise<boolean> {
-  try {
-    return (await fetch(url, { signal: AbortSignal.timeout(1000) })).status === 200;
-  } catch {
-    return false;
-  }
 }
 
 /** Waits until only the hash winner holds `vip` and the client reaches it there. */

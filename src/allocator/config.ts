@@ -37,8 +37,9 @@ export interface PoolConfiguration {
   pools(): Array<[string, PoolConfig]>;
 }
 
-function created(sg: ServiceGroupObject): number {
-  const t = sg.metadata?.creationTimestamp;
+/** An object's creation time in ms (0 when unknown), for oldest-first orderings. */
+export function createdAt(obj: KubernetesObject): number {
+  const t = obj.metadata?.creationTimestamp;
   return t === undefined ? 0 : new Date(t).getTime();
 }
 
@@ -73,7 +74,7 @@ export function buildConfiguration(objects: ServiceGroupObject[], lastGood: Read
     else rank = lostBefore(sg) ? 3 : 2;
     return { sg, name, parsed, rank };
   });
-  const ordered = entries.sort((a, b) => a.rank - b.rank || created(a.sg) - created(b.sg) || a.name.localeCompare(b.name));
+  const ordered = entries.sort((a, b) => a.rank - b.rank || createdAt(a.sg) - createdAt(b.sg) || a.name.localeCompare(b.name));
   const groups = new Map<string, GroupState>();
   const accepted: Array<{ group: string; config: PoolConfig }> = [];
 

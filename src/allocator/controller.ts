@@ -18,7 +18,7 @@ import { WorkQueue, success } from '../k8s/workqueue.ts';
 import type { SyncResult } from '../k8s/workqueue.ts';
 import type { Logger } from '../log.ts';
 import { ANNOTATIONS, BRAND, GROUP, REASONS } from './annotations.ts';
-import { admits, buildConfiguration, namespaceDefault } from './config.ts';
+import { admits, buildConfiguration, createdAt, namespaceDefault } from './config.ts';
 import type { PoolConfiguration, ServiceGroupObject } from './config.ts';
 import { DEFAULT_POLICY, decide } from './request.ts';
 import type { AllocatorPolicy, PoolView } from './request.ts';
@@ -310,11 +310,10 @@ export class Allocator {
   /** Registers every address that Services already hold, oldest Service first. */
   private reserveExisting(): number {
     const ipam = this.ipam as IPAM;
-    const created = (s: V1Service): number => new Date(s.metadata?.creationTimestamp ?? 0).getTime();
     const branded = this.services
       .list()
       .filter((s) => s.metadata?.annotations?.[ANNOTATIONS.allocatedBy] === BRAND && ingressIPs(s).length > 0)
-      .map((s) => ({ s, at: created(s) }))
+      .map((s) => ({ s, at: createdAt(s) }))
       .sort((a, b) => a.at - b.at)
       .map(({ s }) => s);
     const issues: ReservationIssue[] = [];

@@ -5,14 +5,13 @@
 import { hostname } from 'node:os';
 import { LeaderElector } from '../k8s/leader.ts';
 import { loadKubeConfig } from '../k8s/kubeconfig.ts';
-import { envNumber } from '../env.ts';
+import { envNumber as num } from '../env.ts';
 import { createLogger } from '../log.ts';
 import { serveMetrics } from '../server.ts';
 import { Allocator } from './controller.ts';
 import { registerPoolMetrics } from './metrics.ts';
 
 const env = process.env;
-const num = envNumber;
 
 async function main(): Promise<void> {
   const log = createLogger('allocator');

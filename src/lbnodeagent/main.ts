@@ -5,7 +5,7 @@
 import { hostname } from 'node:os';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../k8s/kubeconfig.ts';
-import { envNumber } from '../env.ts';
+import { envNumber as num } from '../env.ts';
 import { createLogger } from '../log.ts';
 import type { Logger } from '../log.ts';
 import { kernelKeepsAddressProtocol, openHostNetwork } from '../netlink/rtnetlink.ts';
@@ -19,7 +19,6 @@ import { registerAnnouncementMetrics, registerMembershipMetrics } from './metric
 import type { KubeConfig } from '@kubernetes/client-node';
 
 const env = process.env;
-const num = envNumber;
 
 /** The shared heartbeat key from the Secret; undefined (and a warning) when it is missing. */
 async function heartbeatKey(kc: KubeConfig, namespace: string, log: Logger): Promise<Buffer | undefined> {

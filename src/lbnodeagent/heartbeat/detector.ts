@@ -12,7 +12,8 @@
 import { createSocket } from 'node:dgram';
 import type { Socket } from 'node:dgram';
 import type { Logger } from '../../log.ts';
-import { ReplayFilter, decodeHeartbeat, encodeHeartbeat } from './packet.ts';
+import { ReplayFilter, decodeHeartbeat, encodeHeartbeat, heartbeatKey } from './packet.ts';
+import type { KeyObject } from 'node:crypto';
 import type { Heartbeat } from './packet.ts';
 
 export interface Peer {
@@ -68,6 +69,8 @@ export function formatEndpoint(address: string, port: number): string {
 
 export class HeartbeatDetector {
   private readonly opts: Required<DetectorOptions>;
+  /** opts.key, prepared once for every packet's HMAC. */
+  private readonly key: KeyObject;
   private readonly peers = new Map<string, PeerState>();
   private readonly replay = new ReplayFilter();
   private readonly listeners: Array<() => void> = [];
@@ -81,6 +84,7 @@ export class HeartbeatDetector {
 
   constructor(opts: DetectorOptions) {
     this.opts = { intervalMs: 100, missCount: 3, graceMs: 2000, ...opts };
+    this.key = heartbeatKey(opts.key);
   }
 
   get endpoint(): string {
@@ -167,7 +171,7 @@ export class HeartbeatDetector {
           hearsYou: this.hears(p, now),
           quorate: this.quorateNow,
         },
-        this.opts.key,
+        this.key,
       );
       socket.send(packet, p.endpoint.port, p.endpoint.address, (err) => {
         if (!err) this.counters.sent++;
@@ -176,7 +180,7 @@ export class HeartbeatDetector {
   }
 
   private receive(msg: Buffer): void {
-    const decoded = decodeHeartbeat(msg, this.opts.key);
+    const decoded = decodeHeartbeat(msg, this.key);
     if (!decoded.ok) {
       this.counters[decoded.reason]++;
       return;

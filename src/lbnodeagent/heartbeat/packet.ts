@@ -31,16 +31,19 @@ const TYPES: HeartbeatType[] = ['alive', 'leaving'];
 const FLAG_HEARS_YOU = 1;
 const FLAG_QUORATE = 2;
 
-/** Key objects made once per key: preparing a raw key on every packet cost more than the HMAC. */
-const keyObjects = new WeakMap<Buffer, KeyObject>();
-
-function mac(key: Buffer, body: Buffer): Buffer {
-  let k = keyObjects.get(key);
-  if (k === undefined) keyObjects.set(key, (k = createSecretKey(key)));
-  return createHmac('sha256', k).update(body).digest();
+/**
+ * The key as the HMAC wants it. Senders and receivers of many packets make it once:
+ * preparing a raw key on every packet costs more than the HMAC itself.
+ */
+export function heartbeatKey(key: Buffer): KeyObject {
+  return createSecretKey(key);
 }
 
-export function encodeHeartbeat(h: Heartbeat, key: Buffer): Buffer {
+function mac(key: Buffer | KeyObject, body: Buffer): Buffer {
+  return createHmac('sha256', key).update(body).digest();
+}
+
+export function encodeHeartbeat(h: Heartbeat, key: Buffer | KeyObject): Buffer {
   const name = Buffer.from(h.node, 'utf8');
   if (name.length === 0 || name.length > 253) throw new Error(`node name of ${name.length} bytes cannot be sent`);
   const body = Buffer.alloc(MAGIC.length + 3 + name.length + 24);
@@ -57,7 +60,7 @@ export function encodeHeartbeat(h: Heartbeat, key: Buffer): Buffer {
 
 export type DecodeResult = { ok: true; heartbeat: Heartbeat } | { ok: false; reason: 'malformed' | 'forged' };
 
-export function decodeHeartbeat(packet: Buffer, key: Buffer): DecodeResult {
+export function decodeHeartbeat(packet: Buffer, key: Buffer | KeyObject): DecodeResult {
   const minimum = MAGIC.length + 3 + 1 + 24 + MAC_BYTES;
   if (packet.length < minimum || !packet.subarray(0, MAGIC.length).equals(MAGIC)) return { ok: false, reason: 'malformed' };
   const nameLength = packet.readUInt8(MAGIC.length + 2);
