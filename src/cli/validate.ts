@@ -4,7 +4,6 @@
 // inside subnets, host bits); Services get their purelb.io annotations checked. No
 // cluster is needed, so this runs in CI before anything is applied.
 
-import { isIP } from 'node:net';
 import { parseAllDocuments } from 'yaml';
 import type { z } from 'zod';
 import { LBNodeAgentV1, LBNodeAgentV2 } from '../api/lbnodeagent.ts';
@@ -12,6 +11,7 @@ import { normalizeLBNodeAgent, normalizeServiceGroup, zodIssues } from '../api/n
 import type { FieldIssue } from '../api/normalize.ts';
 import { ServiceGroupV1, ServiceGroupV2 } from '../api/servicegroup.ts';
 import { ANNOTATIONS } from '../allocator/annotations.ts';
+import { parseAddress } from '../ipam/address.ts';
 
 export interface DocumentVerdict {
   /** 1-based position of the document in its file. */
@@ -64,8 +64,9 @@ function checkService(doc: Doc, errors: FieldIssue[], warnings: FieldIssue[]): v
   const addresses = annotations[ANNOTATIONS.addresses];
   if (addresses !== undefined) {
     const list = String(addresses).split(',').map((a) => a.trim()).filter((a) => a !== '');
-    const families = list.map((a) => isIP(a));
-    if (list.length === 0 || list.length > 2 || families.includes(0)) {
+    // The allocator's own parser, so that what passes here is what the allocator takes.
+    const families = list.map((a) => parseAddress(a)?.family);
+    if (list.length === 0 || list.length > 2 || families.includes(undefined)) {
       errors.push({ field: field(ANNOTATIONS.addresses), value: String(addresses), message: 'must be one IP address, or an IPv4 and an IPv6 address separated by a comma' });
     } else if (list.length === 2 && families[0] === families[1]) {
       errors.push({ field: field(ANNOTATIONS.addresses), value: String(addresses), message: 'two addresses must be of different families (one IPv4, one IPv6)' });
@@ -76,7 +77,7 @@ function checkService(doc: Doc, errors: FieldIssue[], warnings: FieldIssue[]): v
   }
   const lbIP = doc.spec?.loadBalancerIP;
   if (typeof lbIP === 'string' && lbIP !== '') {
-    if (isIP(lbIP) === 0) errors.push({ field: 'spec.loadBalancerIP', value: lbIP, message: 'is not an IP address' });
+    if (parseAddress(lbIP) === undefined) errors.push({ field: 'spec.loadBalancerIP', value: lbIP, message: 'is not an IP address' });
     warnings.push({ field: 'spec.loadBalancerIP', value: lbIP, message: `deprecated: use the annotation ${ANNOTATIONS.addresses}` });
   }
   for (const a of [ANNOTATIONS.allocatedBy, ANNOTATIONS.allocatedFrom, ANNOTATIONS.announcingIPv4, ANNOTATIONS.announcingIPv6]) {
