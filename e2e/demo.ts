@@ -1,5 +1,5 @@
 // `npm run demo`: the main job on one machine. Brings the lab up, runs the allocator
-// and one agent per node, applies the reference scenario of shared/examples (moved into
+// and one agent per node, applies the reference scenario of examples/purelb-guide (moved into
 // documentation ranges), and shows the result: Services with their addresses, the
 // ServiceGroups' usage, the VIPs on the nodes' interfaces and the router's ECMP routes.
 // The lab keeps running for inspection until `npm run lab -- down`.
@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   startAllocator({ id: 'demo', namespace: SG_NS, metricsPort: 7472 });
   for (const n of labNodes()) startAgent({ node: n.name, namespace: SG_NS });
 
-  banner('reference scenario (shared/examples, in documentation ranges)');
+  banner('reference scenario (examples/purelb-guide, in documentation ranges)');
   await kubectl(['apply', '-f', '-'], { input: referenceManifest('servicegroups.yaml') });
   const services = parseAllDocuments(referenceManifest('services.yaml')).map((d) => d.toJSON() as { kind?: string; metadata?: { name?: string } });
   for (const doc of services) {

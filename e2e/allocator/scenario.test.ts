@@ -1,4 +1,4 @@
-// The reference scenario of shared/examples (moved into documentation ranges) against
+// The reference scenario of examples/purelb-guide (moved into documentation ranges) against
 // the real API server with the allocator running as a process: every Service gets the
 // address the scenario's README lists, with PureLB's annotations and Events.
 

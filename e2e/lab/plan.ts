@@ -47,7 +47,7 @@ export function labNodes(count = DEFAULT_NODE_COUNT): LabNode[] {
 }
 
 /**
- * The reference scenario of shared/examples moved into documentation ranges, keeping
+ * The reference scenario of examples/purelb-guide moved into documentation ranges, keeping
  * its shape: a layer-2 pool in the LAN's /26 and a routed pool in a foreign subnet whose
  * first address is the subnet's network address.
  */

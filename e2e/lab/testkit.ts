@@ -57,9 +57,9 @@ export async function applyServiceGroup(namespace: string, name: string, spec: u
   await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion, kind: 'ServiceGroup', metadata: { name, namespace }, spec }) });
 }
 
-/** The reference manifests of shared/examples, moved into the lab's address ranges. */
+/** The reference manifests (examples/purelb-guide), moved into the lab's address ranges. */
 export function referenceManifest(file: 'servicegroups.yaml' | 'services.yaml'): string {
-  return toLabAddresses(readFileSync(path.join(REPO_ROOT, '..', 'shared', 'examples', file), 'utf8'));
+  return toLabAddresses(readFileSync(path.join(REPO_ROOT, 'examples', 'purelb-guide', file), 'utf8'));
 }
 
 let nextPort = 17_400 + (process.pid % 500);

@@ -10,10 +10,11 @@ import { parseAllDocuments } from 'yaml';
 
 export type Manifest = Record<string, unknown> & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } };
 
-export const EXAMPLES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'shared', 'examples');
+/** The reference manifests the repository keeps (examples/purelb-guide: PureLB's guide scenario, verbatim). */
+export const EXAMPLES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'purelb-guide');
 export const FIXTURE_NAMESPACE = 'purelb';
 
-/** The purelb.io documents of shared/examples, as an operator applies them. */
+/** The purelb.io documents of the reference scenario, as an operator applies them. */
 export function referenceManifests(): Manifest[] {
   const text = readFileSync(path.join(EXAMPLES_DIR, 'servicegroups.yaml'), 'utf8');
   return parseAllDocuments(text).map((d) => d.toJS() as Manifest);

@@ -27,7 +27,7 @@ function assertAccepted(m: Manifest): void {
 }
 
 describe('manifests that must apply', () => {
-  it('shared/examples holds the reference LBNodeAgent and two ServiceGroups', () => {
+  it('examples/purelb-guide holds the reference LBNodeAgent and two ServiceGroups', () => {
     assert.deepEqual(
       referenceManifests().map((m) => `${m.apiVersion} ${m.kind} ${m.metadata.name}`),
       ['purelb.io/v1 LBNodeAgent default', 'purelb.io/v1 ServiceGroup layer2-ippool', 'purelb.io/v1 ServiceGroup bgp-ippool'],

@@ -17,7 +17,7 @@ function cli(args: string[], input?: string): { code: number | null; stdout: str
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-test('the reference manifests of shared/examples validate, as files and through the CLI', () => {
+test('the reference manifests of examples/purelb-guide validate, as files and through the CLI', () => {
   const files = readdirSync(EXAMPLES_DIR).filter((f) => f.endsWith('.yaml')).map((f) => path.join(EXAMPLES_DIR, f));
   assert.ok(files.length >= 2);
   for (const file of files) {
