@@ -1,5 +1,7 @@
-// `npm run lab -- up [--nodes N] | down | status`
+// `npm run lab -- up [--nodes N] [--cluster] | down | status`
+//   --cluster: the cluster tier (kubelets, kube-proxy, controllers; e2e/cluster).
 
+import { clusterUp } from '../cluster/cluster.ts';
 import { labDown, labStatus, labUp } from './lab.ts';
 
 async function main(argv: string[]): Promise<number> {
@@ -10,7 +12,8 @@ async function main(argv: string[]): Promise<number> {
       const nodes = i >= 0 ? Number(rest[i + 1]) : undefined;
       if (nodes !== undefined && !Number.isInteger(nodes)) throw new Error(`--nodes needs a whole number, got ${rest[i + 1]}`);
       const t0 = Date.now();
-      await labUp(nodes === undefined ? {} : { nodes });
+      const opts = nodes === undefined ? {} : { nodes };
+      await (rest.includes('--cluster') ? clusterUp(opts) : labUp(opts));
       console.log(`lab up in ${Date.now() - t0} ms`);
       console.log(JSON.stringify(await labStatus(), null, 2));
       return 0;
@@ -23,7 +26,7 @@ async function main(argv: string[]): Promise<number> {
       console.log(JSON.stringify(await labStatus(), null, 2));
       return 0;
     default:
-      console.error('usage: npm run lab -- up [--nodes N] | down | status');
+      console.error('usage: npm run lab -- up [--nodes N] [--cluster] | down | status');
       return 2;
   }
 }

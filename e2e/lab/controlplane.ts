@@ -1,7 +1,11 @@
 // The lab's control plane: etcd and kube-apiserver built from their Go modules
 // (e2e/controlplane), started as plain processes with RBAC on, static tokens, a
-// service-account issuer and dual-stack Service CIDRs. No kubelet, no controller
-// manager: tests create Nodes and EndpointSlices themselves.
+// service-account issuer and dual-stack Service CIDRs. The process tier has no kubelet
+// and no controller manager: tests create Nodes and EndpointSlices themselves. The
+// cluster tier (e2e/cluster) passes `cluster`: node, kube-proxy and controller
+// identities join the token file, the Node authorizer and NodeRestriction come on, the
+// API server can reach kubelets, and kube-controller-manager and kube-scheduler run
+// beside it.
 
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -52,14 +56,30 @@ function pki(dir: string): void {
   );
   ossl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=kube-apiserver']);
   ossl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '30', '-extfile', 'server.ext']);
+  // The API server's client certificate towards kubelets (their webhook authorizer lets system:masters in).
+  ossl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'kubelet-client.key', '-out', 'kubelet-client.csr', '-subj', '/O=system:masters/CN=kube-apiserver-kubelet-client']);
+  ossl(['x509', '-req', '-in', 'kubelet-client.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'kubelet-client.crt', '-days', '30']);
   ossl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', 'sa.key']);
   ossl(['pkey', '-in', 'sa.key', '-pubout', '-out', 'sa.pub']);
 }
 
-function writeTokens(dir: string): Record<Identity, string> {
-  const tokens = {} as Record<Identity, string>;
+type Who = { readonly user: string; readonly groups: readonly string[] };
+
+/** The cluster tier's identities: Kubernetes' own users, bound by its default RBAC and the Node authorizer. */
+export function clusterIdentities(nodes: readonly string[]): Record<string, Who> {
+  const out: Record<string, Who> = {
+    'kube-controller-manager': { user: 'system:kube-controller-manager', groups: [] },
+    'kube-scheduler': { user: 'system:kube-scheduler', groups: [] },
+    'kube-proxy': { user: 'system:kube-proxy', groups: [] },
+  };
+  for (const n of nodes) out[`node-${n}`] = { user: `system:node:${n}`, groups: ['system:nodes'] };
+  return out;
+}
+
+function writeTokens(dir: string, extra: Record<string, Who>): Record<string, string> {
+  const tokens: Record<string, string> = {};
   const lines: string[] = [];
-  for (const [id, who] of Object.entries(IDENTITIES) as Array<[Identity, (typeof IDENTITIES)[Identity]]>) {
+  for (const [id, who] of Object.entries<Who>({ ...IDENTITIES, ...extra })) {
     tokens[id] = randomBytes(24).toString('hex');
     lines.push(`${tokens[id]},${who.user},${who.user},"${who.groups.join(',')}"`);
   }
@@ -68,10 +88,16 @@ function writeTokens(dir: string): Record<Identity, string> {
   return tokens;
 }
 
-export function readToken(identity: Identity): string {
-  const tokens = JSON.parse(readFileSync(path.join(PKI_DIR, 'tokens.json'), 'utf8')) as Record<Identity, string>;
-  return tokens[identity];
+/** The token of a lab identity, or of a cluster identity (`node-<name>`, `kube-proxy`, …). */
+export function readToken(identity: Identity | (string & {})): string {
+  const tokens = JSON.parse(readFileSync(path.join(PKI_DIR, 'tokens.json'), 'utf8')) as Record<string, string>;
+  const t = tokens[identity];
+  if (t === undefined) throw new Error(`no lab token for ${identity} (is the cluster tier up?)`);
+  return t;
 }
+
+/** Files of the lab's PKI (CA, service-account keys), for the cluster tier's components. */
+export const pkiFile = (name: 'ca.crt' | 'sa.key' | 'sa.pub'): string => path.join(PKI_DIR, name);
 
 /** A kubeconfig for `user` with bearer `token` (used for static and ServiceAccount tokens). */
 export function kubeconfigYAML(user: string, token: string): string {
@@ -140,13 +166,19 @@ async function apiReady(): Promise<boolean> {
   return r?.status === 200;
 }
 
-export async function controlPlaneUp(): Promise<void> {
+export interface ControlPlaneOptions {
+  /** The cluster tier: its node names, Service CIDRs and pod CIDRs. */
+  cluster?: { nodes: readonly string[]; serviceCidrs: readonly string[]; podCidrs: readonly string[] };
+}
+
+export async function controlPlaneUp(opts: ControlPlaneOptions = {}): Promise<void> {
   buildControlPlane();
   await controlPlaneDown();
   const pkiDir = PKI_DIR;
   mkdirSync(pkiDir, { recursive: true });
   pki(pkiDir);
-  const tokens = writeTokens(pkiDir);
+  const cluster = opts.cluster;
+  const tokens = writeTokens(pkiDir, cluster ? clusterIdentities(cluster.nodes) : {});
   const bin = binDir();
 
   const etcdData = ETCD_DATA;
@@ -175,13 +207,22 @@ export async function controlPlaneUp(): Promise<void> {
     `--tls-private-key-file=${pkiDir}/server.key`,
     `--client-ca-file=${pkiDir}/ca.crt`,
     `--token-auth-file=${pkiDir}/tokens.csv`,
-    '--authorization-mode=RBAC',
+    ...(cluster
+      ? [
+          '--authorization-mode=Node,RBAC',
+          '--enable-admission-plugins=NodeRestriction',
+          // Node names do not resolve; kubectl logs/exec go to the node's LAN address.
+          '--kubelet-preferred-address-types=InternalIP',
+          `--kubelet-client-certificate=${pkiDir}/kubelet-client.crt`,
+          `--kubelet-client-key=${pkiDir}/kubelet-client.key`,
+        ]
+      : ['--authorization-mode=RBAC']),
     '--anonymous-auth=false',
     `--service-account-issuer=${SA_ISSUER}`,
     `--api-audiences=${SA_ISSUER}`,
     `--service-account-key-file=${pkiDir}/sa.pub`,
     `--service-account-signing-key-file=${pkiDir}/sa.key`,
-    `--service-cluster-ip-range=${SERVICE_CIDRS.join(',')}`,
+    `--service-cluster-ip-range=${(cluster?.serviceCidrs ?? SERVICE_CIDRS).join(',')}`,
     '--allow-privileged=true',
     '--profiling=false',
     // Benchmarks create thousands of objects from one client; the defaults would queue them.
@@ -193,13 +234,51 @@ export async function controlPlaneUp(): Promise<void> {
   await waitFor('kube-apiserver', 90_000, apiReady, apiServer);
 
   for (const id of Object.keys(IDENTITIES) as Identity[]) {
-    writeFileSync(kubeconfigPath(id), kubeconfigYAML(IDENTITIES[id].user, tokens[id]), { mode: 0o600 });
+    writeFileSync(kubeconfigPath(id), kubeconfigYAML(IDENTITIES[id].user, tokens[id] as string), { mode: 0o600 });
   }
+  if (cluster) await controllersUp(cluster.podCidrs);
+}
+
+/** A kubeconfig file (under the control plane's folder) for a cluster identity's token. */
+export function clusterKubeconfig(id: string): string {
+  const file = path.join(CONTROL_PLANE_DIR, `${id}.kubeconfig`);
+  writeFileSync(file, kubeconfigYAML(id, readToken(id)), { mode: 0o600 });
+  return file;
+}
+
+/**
+ * kube-controller-manager (namespaces, ServiceAccounts and their tokens, kube-root-ca.crt,
+ * Deployments, DaemonSets, EndpointSlices, node lifecycle) and kube-scheduler, with their
+ * secure ports off: the lab reads their work from the API server.
+ */
+async function controllersUp(podCidrs: readonly string[]): Promise<void> {
+  const bin = path.join(REPO_ROOT, 'e2e', 'cluster', 'bin');
+  const kcm = startProcess('kube-controller-manager', path.join(bin, 'kube-controller-manager'), [
+    `--kubeconfig=${clusterKubeconfig('kube-controller-manager')}`,
+    '--use-service-account-credentials',
+    `--service-account-private-key-file=${pkiFile('sa.key')}`,
+    `--root-ca-file=${pkiFile('ca.crt')}`,
+    `--cluster-cidr=${podCidrs.join(',')}`,
+    '--leader-elect=false',
+    '--secure-port=0',
+    '--controllers=*,-nodeipam,-cloud-node-lifecycle,-route,-service-lb-controller,-persistentvolume-binder,-attachdetach',
+    '--concurrent-deployment-syncs=2',
+    '--v=1',
+  ]);
+  const scheduler = startProcess('kube-scheduler', path.join(bin, 'kube-scheduler'), [
+    `--kubeconfig=${clusterKubeconfig('kube-scheduler')}`,
+    '--leader-elect=false',
+    '--secure-port=0',
+    '--v=1',
+  ]);
+  await waitFor('kube-controller-manager', 60_000, async () => daemonAlive(kcm) && (await apiGet('/api/v1/namespaces/default/serviceaccounts/default'))?.status === 200, kcm);
+  await waitFor('kube-scheduler', 60_000, async () => daemonAlive(scheduler) && (await apiGet('/apis/coordination.k8s.io/v1/namespaces/kube-system/leases')) !== undefined, scheduler);
 }
 
 export async function controlPlaneDown(): Promise<void> {
-  // The API server first, so that it never runs without its store.
-  const daemons = readDaemons(CONTROL_PLANE_DIR).sort((a, b) => (a.name === 'etcd' ? 1 : 0) - (b.name === 'etcd' ? 1 : 0));
+  // The controllers first (they would only log connection errors), etcd last.
+  const rank = (name: string): number => (name === 'etcd' ? 2 : name === 'kube-apiserver' ? 1 : 0);
+  const daemons = readDaemons(CONTROL_PLANE_DIR).sort((a, b) => rank(a.name) - rank(b.name));
   for (const rec of daemons) await stopDaemon(rec, 10_000);
   rmSync(ETCD_DATA, { recursive: true, force: true });
 }

@@ -60,6 +60,8 @@ export const RESPONDER_PORT = 80;
 interface NetworkState {
   nodes: number;
   bfd: boolean;
+  /** False in the cluster tier, where pods answer on the VIPs' port. */
+  responders?: boolean;
   createdAt: string;
 }
 
@@ -119,7 +121,7 @@ export async function networkStatus(): Promise<NetworkStatus> {
     if (!links.includes(h.port)) problems.push(`link ${h.port} missing`);
   }
   if (state) {
-    for (const name of expectedDaemons(nodes)) {
+    for (const name of expectedDaemons(nodes, state.responders ?? true)) {
       const p = processes.find((x) => x.name === name);
       if (!p) problems.push(`process ${name} not recorded`);
       else if (!p.alive) problems.push(`process ${name} (pid ${p.pid}) not running`);
@@ -128,9 +130,9 @@ export async function networkStatus(): Promise<NetworkStatus> {
   return { up: problems.length === 0, nodes: state ? nodes : 0, bridge, namespaces, problems, processes };
 }
 
-function expectedDaemons(nodes: number): string[] {
+function expectedDaemons(nodes: number, responders: boolean): string[] {
   const n = labNodes(nodes);
-  return [`bird-${ROUTER.ns}`, ...n.map((x) => `bird-${x.name}`), ...n.map((x) => `responder-${x.name}`), 'clientd'];
+  return [`bird-${ROUTER.ns}`, ...n.map((x) => `bird-${x.name}`), ...(responders ? n.map((x) => `responder-${x.name}`) : []), 'clientd'];
 }
 
 // ---------------------------------------------------------------------------------
@@ -212,6 +214,12 @@ export interface NetworkUpOptions {
   nodes?: number;
   /** BFD on the BGP sessions (default true): routes of a dead node go in ~1 s. */
   bfd?: boolean;
+  /**
+   * A responder on port 80 in every node (default true). The cluster tier turns them off:
+   * there kube-proxy forwards the VIPs' port 80 to pods, and a node-local answer before
+   * kube-proxy has programmed a new VIP would pass for a backend's.
+   */
+  responders?: boolean;
   /** Wait until every BGP session is Established (default true). */
   waitForBgp?: boolean;
   /** Bound for the readiness waits (default 60 s each). */
@@ -283,6 +291,7 @@ function tail(file: string, lines = 15): string {
 export async function networkUp(opts: NetworkUpOptions = {}): Promise<NetworkStatus> {
   const count = opts.nodes ?? DEFAULT_NODE_COUNT;
   const bfd = opts.bfd ?? true;
+  const responders = opts.responders ?? true;
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const nodes = labNodes(count);
   if (count < 1) throw new Error('networkUp: at least one node');
@@ -306,20 +315,20 @@ export async function networkUp(opts: NetworkUpOptions = {}): Promise<NetworkSta
     startDaemon(`bird-${ROUTER.ns}`, birdArgv(ROUTER.ns), birdConfig(ROUTER.ns));
     for (const n of nodes) {
       startDaemon(`bird-${n.name}`, birdArgv(n.name), birdConfig(n.name));
-      startDaemon(`responder-${n.name}`, ['ip', 'netns', 'exec', n.name, NODE_BIN, RESPONDER, n.name, String(RESPONDER_PORT)], `${RESPONDER} ${n.name}`);
+      if (responders) startDaemon(`responder-${n.name}`, ['ip', 'netns', 'exec', n.name, NODE_BIN, RESPONDER, n.name, String(RESPONDER_PORT)], `${RESPONDER} ${n.name}`);
     }
     startDaemon('clientd', ['ip', 'netns', 'exec', CLIENT.ns, NODE_BIN, CLIENTD, CLIENT_SOCKET], `${CLIENTD} ${CLIENT_SOCKET}`);
 
     // Readiness: every recorded process alive, BIRDs answer birdc, clientd answers, each
     // responder answers the client on v4 and v6.
-    const names = expectedDaemons(count);
+    const names = expectedDaemons(count, responders);
     await waitUntil(
       async () => {
         const dead = readDaemons().filter((d) => names.includes(d.name) && !daemonAlive(d));
         if (dead.length > 0) throw new WaitAbort(`exited: ${dead.map((d) => `${d.name}: ${tail(d.log, 5)}`).join('; ')}`);
         for (const ns of [ROUTER.ns, ...nodes.map((n) => n.name)]) await birdProtocols(ns);
         await clientRequest({ op: 'ping' }, 2000);
-        for (const n of nodes) {
+        for (const n of responders ? nodes : []) {
           for (const addr of [n.v4, n.v6]) {
             const r = await clientTry(addr, RESPONDER_PORT, 1000);
             if (!r.ok || r.node !== n.name) throw new Error(`responder ${n.name} at ${addr}: ${r.error ?? r.node}`);
@@ -330,7 +339,7 @@ export async function networkUp(opts: NetworkUpOptions = {}): Promise<NetworkSta
       { timeoutMs, intervalMs: 200, what: 'lab processes to answer' },
     );
     if (opts.waitForBgp ?? true) await waitForBgp(timeoutMs, nodes);
-    writeFileSync(STATE_FILE, JSON.stringify({ nodes: count, bfd, createdAt: new Date().toISOString() } satisfies NetworkState, null, 2) + '\n');
+    writeFileSync(STATE_FILE, JSON.stringify({ nodes: count, bfd, responders, createdAt: new Date().toISOString() } satisfies NetworkState, null, 2) + '\n');
     const st = await networkStatus();
     if (!st.up) throw new Error(`networkUp: not up: ${st.problems.join('; ')}`);
     return st;
