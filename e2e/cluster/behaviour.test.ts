@@ -12,6 +12,7 @@ import { NODE_NAMES, PURELB_NS, holdersOf, ingressByService, installPurelb, pods
 
 const NS = 'plb-cluster-etp';
 const L2_GROUP = 'etp-l2';
+// The one address the reference scenario's routed pool (…0-…254) leaves out of 203.0.113.0/24.
 const ROUTED_GROUP = 'etp-routed';
 
 /** A one-replica web Deployment pinned to `node` (the backends' server, see examples/backends.yaml). */
@@ -53,7 +54,7 @@ before(async () => {
   await kubectl(['apply', '-f', '-'], {
     input: [
       { apiVersion: 'purelb.io/v2', kind: 'ServiceGroup', metadata: { name: L2_GROUP, namespace: PURELB_NS }, spec: { local: { v4pool: { subnet: '198.51.100.0/24', pool: '198.51.100.150-198.51.100.159', aggregation: 'default' } } } },
-      { apiVersion: 'purelb.io/v2', kind: 'ServiceGroup', metadata: { name: ROUTED_GROUP, namespace: PURELB_NS }, spec: { remote: { v4pool: { subnet: '203.0.113.192/28', pool: '203.0.113.192-203.0.113.199', aggregation: '/32' } } } },
+      { apiVersion: 'purelb.io/v2', kind: 'ServiceGroup', metadata: { name: ROUTED_GROUP, namespace: PURELB_NS }, spec: { remote: { v4pool: { subnet: '203.0.113.255/32', pool: '203.0.113.255/32', aggregation: '/32' } } } },
     ]
       .map((o) => JSON.stringify(o))
       .join('\n'),

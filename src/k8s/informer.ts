@@ -43,6 +43,8 @@ export interface InformerOptions<T> {
   transform?: (obj: T) => T;
   /** Passed to the watch; the list function must apply the same selector. */
   labelSelector?: string;
+  /** Passed to the watch likewise (e.g. `metadata.name=<one object>`). */
+  fieldSelector?: string;
   relistIntervalMs?: number;
   backoff?: BackoffPolicy;
   log?: Logger;
@@ -221,7 +223,7 @@ export class Informer<T extends KubernetesObject> {
         else finish(err ?? undefined);
       };
       this.watch
-        .watch(this.opts.path, { resourceVersion: last, allowWatchBookmarks: true, labelSelector: this.opts.labelSelector }, onEvent, onDone)
+        .watch(this.opts.path, { resourceVersion: last, allowWatchBookmarks: true, labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector }, onEvent, onDone)
         .then((ac) => {
           this.abort = ac;
           if (this.stopped || settled) ac.abort();

@@ -9,6 +9,7 @@ import { CoordinationV1Api, V1MicroTime } from '@kubernetes/client-node';
 import type { KubeConfig, V1Lease } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../log.ts';
+import { Informer } from './informer.ts';
 
 export interface LeaderOptions {
   namespace: string;
@@ -31,11 +32,32 @@ export class LeaderElector {
   private leading = false;
   private stopped = false;
   private renewal: Promise<boolean> | undefined;
+  /** Watches the Lease while standing by, so that a released Lease is taken at once, not a retry period later. */
+  private readonly lease: Informer<V1Lease>;
+  private wake: (() => void) | undefined;
 
   constructor(kc: KubeConfig, opts: LeaderOptions) {
     this.api = kc.makeApiClient(CoordinationV1Api);
     this.opts = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, ...opts };
     if (this.opts.renewDeadlineMs >= this.opts.leaseDurationMs) throw new Error('renewDeadlineMs must be shorter than leaseDurationMs');
+    const { namespace, name } = this.opts;
+    const fieldSelector = `metadata.name=${name}`;
+    this.lease = new Informer<V1Lease>(kc, {
+      name: 'leader-lease',
+      path: `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
+      fieldSelector,
+      list: () => this.api.listNamespacedLease({ namespace, fieldSelector }),
+      ...(opts.log ? { log: opts.log } : {}),
+    });
+    this.lease.on(() => this.wake?.());
+  }
+
+  /** Sleeps for about a retry period, or less when the Lease changes (a release by the leader). */
+  private async standBy(): Promise<void> {
+    const { retryPeriodMs } = this.opts;
+    const changed = new Promise<void>((resolve) => (this.wake = resolve));
+    await Promise.race([sleep(retryPeriodMs * (1 + Math.random() * 0.2)), changed]);
+    this.wake = undefined;
   }
 
   isLeader(): boolean {
@@ -48,7 +70,10 @@ export class LeaderElector {
    */
   async run(onStartedLeading: () => void): Promise<{ lost: boolean }> {
     const { retryPeriodMs } = this.opts;
-    while (!this.stopped && !(await this.tryAcquireOrRenew())) await sleep(retryPeriodMs * (1 + Math.random() * 0.2));
+    // Not awaited: the informer retries by itself, and the campaign polls meanwhile.
+    void this.lease.start();
+    while (!this.stopped && !(await this.tryAcquireOrRenew())) await this.standBy();
+    await this.lease.stop();
     if (this.stopped) return { lost: false };
     this.leading = true;
     this.opts.log?.info('started leading', { op: 'leader', lease: this.opts.name, identity: this.opts.identity });
@@ -74,6 +99,8 @@ export class LeaderElector {
   /** Stops campaigning; a leader hands the Lease back so a standby takes over at once. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.wake?.();
+    await this.lease.stop();
     if (!this.leading) return;
     this.leading = false;
     // A renewal in flight must land before the release, or it would re-take the Lease.

@@ -175,15 +175,23 @@ export class Agent {
     await this.firstReconcile;
   }
 
-  /** Withdraws everything this agent announces, leaves the membership, and stops. */
-  async stop(): Promise<void> {
+  /**
+   * Withdraws what this agent announces, leaves the membership, and stops. With
+   * `keepRouted` (a restart: the DaemonSet brings the agent back on this node) the
+   * addresses on the dummy interface stay for the next agent to adopt: routed VIPs are
+   * on every eligible node anyway, so keeping them cannot duplicate anything, and the
+   * router keeps this node as a next hop instead of losing and relearning it. Layer-2
+   * VIPs are always handed over, since only one node may hold each.
+   */
+  async stop(opts: { keepRouted?: boolean } = {}): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.unwatch?.();
     for (const a of this.garpAborts.values()) a.abort();
     // Leave first: peers re-elect while we withdraw, so the hand-over gap is short.
     await Promise.allSettled([this.opts.membership.stop(), this.running]);
-    const ours = await this.opts.net.listAddresses({ ours: true });
+    const kept = opts.keepRouted ? (await this.opts.net.findLink(this.config.dummyInterface))?.index : undefined;
+    const ours = (await this.opts.net.listAddresses({ ours: true })).filter((a) => a.ifindex !== kept);
     await this.opts.net.deleteAddresses(ours.map((a) => ({ ifindex: a.ifindex, ip: a.ip, prefix: a.prefix })));
     // Annotations are cleaned up when the API server answers soon; the addresses are already gone.
     this.pendingAnnotations = undefined;

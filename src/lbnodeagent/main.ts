@@ -1,9 +1,10 @@
 // The node agent's entry point. It runs with hostNetwork on every node (in the lab:
 // inside the node's network namespace), announces what the election gives it, and on
-// SIGTERM says goodbye to its peers, withdraws everything and leaves.
+// SIGTERM says goodbye to its peers, hands its layer-2 VIPs over and leaves. Its routed
+// VIPs go too, unless the agent is only being restarted (see restarting()).
 
 import { hostname } from 'node:os';
-import { CoreV1Api } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../k8s/kubeconfig.ts';
 import { envNumber as num } from '../env.ts';
 import { createLogger } from '../log.ts';
@@ -19,6 +20,24 @@ import { registerAnnouncementMetrics, registerMembershipMetrics } from './metric
 import type { KubeConfig } from '@kubernetes/client-node';
 
 const env = process.env;
+
+/**
+ * True when this SIGTERM is a restart: the agent's DaemonSet (PURELB_DAEMONSET, set by the
+ * chart) still exists and is not being deleted, and this node is schedulable and not
+ * being deleted, so a new agent pod will come back here and adopt what it finds. An
+ * uninstall, a drained (cordoned) node or any doubt (no answer within a second) is a
+ * departure: everything is withdrawn.
+ */
+async function restarting(kc: KubeConfig, namespace: string, node: string): Promise<boolean> {
+  const daemonSet = env.PURELB_DAEMONSET;
+  if (!daemonSet) return false;
+  const timeout = new Promise<false>((resolve) => setTimeout(() => resolve(false), 1000).unref());
+  const check = (async () => {
+    const [ds, self] = await Promise.all([kc.makeApiClient(AppsV1Api).readNamespacedDaemonSet({ name: daemonSet, namespace }), kc.makeApiClient(CoreV1Api).readNode({ name: node })]);
+    return ds.metadata?.deletionTimestamp === undefined && self.metadata?.deletionTimestamp === undefined && self.spec?.unschedulable !== true;
+  })().catch(() => false);
+  return Promise.race([check, timeout]);
+}
 
 /** The shared heartbeat key from the Secret; undefined (and a warning) when it is missing. */
 async function heartbeatKey(kc: KubeConfig, namespace: string, log: Logger): Promise<Buffer | undefined> {
@@ -106,7 +125,9 @@ async function main(): Promise<void> {
     stopping = true;
     const t0 = Date.now();
     try {
-      await agent.stop();
+      const keepRouted = await restarting(kc, namespace, node);
+      log.info('stopping', { op: 'stop', signal, keepRouted });
+      await agent.stop({ keepRouted });
     } catch (err) {
       log.error('withdrawal on stop failed', { op: 'stop', err });
     }
