@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the tests, benchmarks and the demo need, skipping what is
 # already there: Debian packages, npm dependencies (with Node 24 from npm), and the
-# lab's control plane (built from Go modules, cached outside the checkout).
+# lab's control plane and the cluster tier's node binaries (built from Go modules, cached
+# outside the checkout), and the purelb-ts and pause images (OCI archives, cached too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +12,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # Debian packages: the lab's list plus what the project itself needs.
-mapfile -t wanted < <(cat e2e/lab/apt-packages.txt scripts/apt-packages.txt 2>/dev/null | sed 's/#.*//' | tr -s ' \t' '\n' | sed '/^$/d' | sort -u)
+mapfile -t wanted < <(cat e2e/lab/apt-packages.txt e2e/cluster/apt-packages.txt scripts/apt-packages.txt 2>/dev/null | sed 's/#.*//' | tr -s ' \t' '\n' | sed '/^$/d' | sort -u)
 missing=()
 for p in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -36,3 +37,8 @@ bash e2e/controlplane/build.sh
 
 # helm, for the chart tests (e2e/install), built from its Go module and cached the same way.
 bash e2e/install/helm/build.sh
+
+# The cluster tier: kubelet, kube-proxy, kube-controller-manager, kube-scheduler,
+# containerd, runc; then the images its pods run.
+bash e2e/cluster/build.sh
+bash scripts/image.sh
