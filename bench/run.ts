@@ -18,6 +18,7 @@ const SUITES: Readonly<Record<string, () => Promise<Suite>>> = {
   allocator: () => import('./allocator.ts'),
   agent: () => import('./agent.ts'),
   failover: () => import('./failover.ts'),
+  cluster: () => import('./cluster.ts'),
 };
 
 function formatValue(value: number): string {

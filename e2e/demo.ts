@@ -1,15 +1,25 @@
-// `npm run demo`: the main job on one machine. Brings the lab up, runs the allocator
-// and one agent per node, applies the reference scenario of examples/purelb-guide (moved into
-// documentation ranges), and shows the result: Services with their addresses, the
-// ServiceGroups' usage, the VIPs on the nodes' interfaces and the router's ECMP routes.
-// The lab keeps running for inspection until `npm run lab -- down`.
+// `npm run demo`: the main job on one machine, as an operator runs it. Brings up the
+// cluster lab (control plane with controllers, three nodes with containerd, kubelet and
+// kube-proxy, the router and the client), builds the image, installs purelb-ts with
+// `helm install`, applies the examples (the reference scenario of examples/purelb-guide
+// in documentation ranges, with examples/backends.yaml behind it), and shows the result:
+// Services with their addresses, the VIPs on the nodes' interfaces, the router's ECMP
+// routes and one HTTP answer through each VIP, from the client namespace.
+//
+// `npm run demo -- --process` is the fast variant on the process lab: the allocator
+// and one agent per node as plain processes, no kubelet, no pods.
+// Either lab keeps running for inspection until `npm run lab -- down`.
 
+import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { clusterUp } from './cluster/cluster.ts';
+import { APP_NS as CLUSTER_APP_NS, clientGet, installPurelb } from './cluster/kit.ts';
 import { startAgent, startAllocator } from './lab/components.ts';
 import { labUp } from './lab/lab.ts';
 import { kubeconfigPath } from './lab/controlplane.ts';
 import { nsExec, run, waitForBgp } from './lab/network.ts';
-import { labNodes, ROUTER } from './lab/plan.ts';
+import { labNodes, ROUTER, SCENARIO_EXPECTED } from './lab/plan.ts';
+import { REPO_ROOT } from './lab/exec.ts';
 import { applyCRDs, ensureNamespace, kubectl, referenceManifest, waitUntil } from './lab/testkit.ts';
 
 const SG_NS = 'purelb';
@@ -19,21 +29,41 @@ function banner(text: string): void {
   console.log(`\n=== ${text}`);
 }
 
-async function main(): Promise<void> {
-  const t0 = Date.now();
+/** The cluster lab, the image, `helm install`, the backends. */
+async function clusterPurelb(): Promise<void> {
+  banner('cluster lab: control plane + controllers, 3 nodes with containerd, kubelet, kube-proxy (builds the binaries and the image if needed)');
+  await clusterUp();
+  console.log((await kubectl(['get', 'nodes', '-o', 'wide'])).stdout);
+  banner('helm install purelb helm/purelb -n purelb --create-namespace (the image imported on every node)');
+  const ms = await installPurelb();
+  console.log(`installed, every pod Ready, in ${(ms / 1000).toFixed(1)} s`);
+  console.log((await kubectl(['get', 'pods', '-n', SG_NS, '-o', 'wide'])).stdout);
+  banner('reference scenario (examples/purelb-guide in documentation ranges) with examples/backends.yaml');
+  const groups = parseAllDocuments(referenceManifest('servicegroups.yaml')).filter((d) => (d.toJSON() as { kind?: string }).kind === 'ServiceGroup');
+  await kubectl(['apply', '-f', '-'], { input: groups.map((g) => JSON.stringify(g.toJSON())).join('\n') });
+  await ensureNamespace(CLUSTER_APP_NS);
+  await kubectl(['apply', '-f', path.join(REPO_ROOT, 'examples', 'backends.yaml')]);
+}
+
+/** The process lab with the allocator and agents as processes. */
+async function processPurelb(): Promise<void> {
   banner('lab: control plane + node namespaces');
   await labUp();
   await waitForBgp(30_000);
   await applyCRDs();
   await ensureNamespace(SG_NS);
   await ensureNamespace(APP_NS);
-
   banner('purelb-ts: allocator + one lbnodeagent per node');
   startAllocator({ id: 'demo', namespace: SG_NS, metricsPort: 7472 });
   for (const n of labNodes()) startAgent({ node: n.name, namespace: SG_NS });
-
   banner('reference scenario (examples/purelb-guide, in documentation ranges)');
   await kubectl(['apply', '-f', '-'], { input: referenceManifest('servicegroups.yaml') });
+}
+
+async function main(argv: string[]): Promise<void> {
+  const t0 = Date.now();
+  const cluster = !argv.includes('--process');
+  await (cluster ? clusterPurelb() : processPurelb());
   const services = parseAllDocuments(referenceManifest('services.yaml')).map((d) => d.toJSON() as { kind?: string; metadata?: { name?: string } });
   for (const doc of services) {
     await kubectl(['apply', '-f', '-'], { input: JSON.stringify(doc) });
@@ -66,13 +96,22 @@ async function main(): Promise<void> {
   }
   banner(`router (${ROUTER.ns}): routes learned over BGP`);
   console.log((await run(['ip', '-n', ROUTER.ns, 'route', 'show', 'proto', 'bird'])).stdout);
+  if (cluster) {
+    banner('one HTTP answer through each VIP, from the client namespace (curl http://VIP/)');
+    await kubectl(['rollout', 'status', '-n', CLUSTER_APP_NS, 'deployment/nginx-lb', '--timeout=120s'], { timeoutMs: 130_000 });
+    for (const [name, , ip] of SCENARIO_EXPECTED) {
+      let answer: string | undefined;
+      await waitUntil(`an HTTP answer through ${ip}`, 30_000, async () => (answer = await clientGet(ip, 1000)) !== undefined);
+      console.log(`${name.padEnd(18)} ${ip.padEnd(15)} -> ${answer}`);
+    }
+  }
   console.log(`demo ready in ${((Date.now() - t0) / 1000).toFixed(1)} s. Inspect with:`);
   console.log(`  ip netns exec plb-node1 ip addr`);
   console.log(`  e2e/controlplane/bin/kubectl --kubeconfig ${kubeconfigPath()} get svc -A`);
   console.log('Tear down with: npm run lab -- down');
 }
 
-main().then(
+main(process.argv.slice(2)).then(
   () => process.exit(0),
   (err: unknown) => {
     console.error(err instanceof Error ? (err.stack ?? err.message) : err);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# `npm run demo`: install what is needed, then run the demo lab (it stays up until
-# `npm run lab -- down`).
+# `npm run demo [-- --process]`: install what is needed, then run the demo on the cluster
+# lab (or, with --process, on the process lab). It stays up until `npm run lab -- down`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec node_modules/.bin/node e2e/demo.ts
+exec node_modules/.bin/node e2e/demo.ts "$@"

@@ -5,10 +5,10 @@
 
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { routerRoutes } from '../lab/network.ts';
+import { clientProbe, routerRoutes } from '../lab/network.ts';
 import { kubectl, waitUntil } from '../lab/testkit.ts';
 import { winner } from '../../src/election/winner.ts';
-import { NODE_NAMES, PURELB_NS, holdersOf, ingressByService, installPurelb, pods, releaseInstalled, requireCluster, waitForAnswer } from './kit.ts';
+import { NODE_NAMES, PURELB_NS, holdersOf, ingressByService, installPurelb, longestGap, pods, releaseInstalled, requireCluster, waitForAnswer } from './kit.ts';
 
 const NS = 'plb-cluster-etp';
 const L2_GROUP = 'etp-l2';
@@ -145,6 +145,34 @@ test('deleting an agent pod: the DaemonSet brings it back and it adopts its addr
   assert.ok(replaced, 'the DaemonSet replaced the agent pod and it became Ready');
   await waitUntil(`${ip} back on ${holder} only`, 30_000, async () => (await holdersOf(ip)).join(' ') === `${holder},eth0`);
   assert.ok(gaps.length <= 3, `addresses stayed held through the restart (samples every ~100 ms): ${gaps.join('; ')}`);
+});
+
+test('kubectl drain of the announcing node: a graceful hand-over, and back after uncordon', async () => {
+  await pinnedWeb('drain-web', NODE_NAMES[0] as string, NODE_NAMES.length);
+  const d = JSON.parse((await kubectl(['get', '-n', NS, 'deployment/drain-web', '-o', 'json'])).stdout) as { spec: { template: { spec: Record<string, unknown> } } };
+  delete d.spec.template.spec.nodeSelector;
+  d.spec.template.spec.topologySpreadConstraints = [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: { app: 'drain-web' } } }];
+  await kubectl(['replace', '-f', '-'], { input: JSON.stringify(d) });
+  await waitUntil('drain-web ready on every node', 120_000, async () => (await readyOn('drain-web')).length === NODE_NAMES.length);
+  const ip = await service('drain', L2_GROUP, 'drain-web', 'Cluster');
+  const holder = winner(NODE_NAMES, ip) as string;
+  await waitUntil(`${ip} on ${holder}`, 30_000, async () => (await holdersOf(ip)).join(' ') === `${holder},eth0`);
+  await waitForAnswer(ip);
+
+  const probe = clientProbe(ip, { durationMs: 8000, attemptTimeoutMs: 300, intervalMs: 10 });
+  await new Promise((r) => setTimeout(r, 500));
+  try {
+    await kubectl(['drain', holder, '--ignore-daemonsets', '--delete-emptydir-data', '--timeout=60s'], { timeoutMs: 70_000 });
+    const next = winner(NODE_NAMES.filter((n) => n !== holder), ip) as string;
+    await waitUntil(`${ip} handed over to ${next}`, 10_000, async () => (await holdersOf(ip)).join(' ') === `${next},eth0`);
+    const attempts = await probe;
+    const gap = longestGap(attempts);
+    console.log(`cluster.drain_longest_outage ${Math.round(gap)} ms (${attempts.length} attempts, ${attempts.filter((a) => !a.ok).length} failed)`);
+    assert.ok(gap < 1000, `the client's longest gap during the drain: ${Math.round(gap)} ms`);
+  } finally {
+    await kubectl(['uncordon', holder]);
+  }
+  await waitUntil(`${ip} back on ${holder} after uncordon`, 30_000, async () => (await holdersOf(ip)).join(' ') === `${holder},eth0`);
 });
 
 test('deleting a namespace with LoadBalancer Services: their addresses are released and their VIPs withdrawn', async () => {

@@ -5,7 +5,7 @@
 // VIP an earlier run added goes away. Only addresses marked as ours are ever touched.
 
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import type { KubeConfig, V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import type { KubeConfig, V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
 import { DiscoveryV1Api } from '@kubernetes/client-node';
 import { parseServiceGroupSpec } from '../ipam/group.ts';
 import type { PoolConfig } from '../ipam/group.ts';
@@ -66,6 +66,9 @@ function cidrOf(a: InterfaceAddress): string {
   return `${a.ip}/${a.prefix}`;
 }
 
+/** The label Kubernetes itself uses to keep a node out of load balancers' target sets. */
+const EXCLUDE_LABEL = 'node.kubernetes.io/exclude-from-external-load-balancers';
+
 export class Agent {
   private readonly opts: AgentOptions;
   private readonly log: Logger;
@@ -78,6 +81,9 @@ export class Agent {
   private config: AgentConfig = DEFAULT_AGENT_CONFIG;
   private configProblems = '';
   private nodeLabels: Record<string, string> = {};
+  /** This node is cordoned (`kubectl cordon`/`drain`) or excluded from load balancers: it hands everything over. */
+  private outOfService = false;
+  private readonly self: Informer<V1Node>;
   private localLink: Link | undefined;
   private localSubnets: string[] = [];
   private running: Promise<void> | undefined;
@@ -129,6 +135,9 @@ export class Agent {
       });
     this.groups = customInformer('servicegroups');
     this.agents = customInformer('lbnodeagents');
+    const ownNode = `metadata.name=${opts.node}`;
+    this.self = new Informer<V1Node>(kc, { name: 'node', path: '/api/v1/nodes', fieldSelector: ownNode, list: () => this.core.listNode({ fieldSelector: ownNode }), log: opts.log });
+    this.self.on(() => void this.nodeChanged());
     const changed = () => {
       this.inputsVersion++;
       this.trigger();
@@ -144,15 +153,34 @@ export class Agent {
     });
   }
 
-  async start(): Promise<void> {
-    try {
-      const node = await this.core.readNode({ name: this.opts.node });
-      this.nodeLabels = node.metadata?.labels ?? {};
-    } catch (err) {
-      this.log.warn('cannot read own Node object; nodeSelector sees no labels', { op: 'start', node: this.opts.node, err });
+  /**
+   * The own Node's labels (for nodeSelector) and whether it is in service. A node that is
+   * cordoned, as `kubectl drain` does, or labelled node.kubernetes.io/exclude-from-external-load-balancers
+   * leaves the membership first (peers take its layer-2 VIPs at once) and then withdraws,
+   * like a graceful stop; uncordoned, it comes back.
+   */
+  private async nodeChanged(): Promise<void> {
+    const node = this.self.get(this.opts.node);
+    if (!node) return;
+    const before = this.eligible();
+    this.nodeLabels = node.metadata?.labels ?? {};
+    this.outOfService = node.spec?.unschedulable === true || EXCLUDE_LABEL in this.nodeLabels;
+    const now = this.eligible();
+    if (this.started && now !== before) {
+      this.log.info(now ? 'node back in service' : 'node out of service: handing over', { op: 'node', node: this.opts.node });
+      await this.opts.membership.publish(this.localSubnets, now);
     }
+    this.inputsVersion++;
+    this.trigger();
+  }
+
+  async start(): Promise<void> {
     const t0 = Date.now();
     await Promise.all([this.services.start(), this.slices.start(), this.groups.start(), this.agents.start()]);
+    // Without its Node (not there yet, or no right to read it) the agent still serves, with no labels.
+    const nodeSynced = await Promise.race([this.self.start().then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 5000).unref())]);
+    if (!nodeSynced) this.log.warn('cannot read own Node object; nodeSelector sees no labels, cordon is not seen', { op: 'start', node: this.opts.node });
+    await this.nodeChanged();
     const synced = Date.now();
     this.pickConfig();
     await this.resolveLocalInterface();
@@ -204,7 +232,7 @@ export class Agent {
       await Promise.allSettled([...this.announced.keys()].map((key) => this.writeAnnouncing(key, none())));
     })();
     await Promise.race([cleanup, new Promise((r) => setTimeout(r, 3000).unref())]);
-    await Promise.all([this.services.stop(), this.slices.stop(), this.groups.stop(), this.agents.stop()]);
+    await Promise.all([this.self.stop(), this.services.stop(), this.slices.stop(), this.groups.stop(), this.agents.stop()]);
   }
 
   /** Asks for a reconcile; runs now or right after the one in progress. */
@@ -230,7 +258,7 @@ export class Agent {
   }
 
   private eligible(): boolean {
-    return selects(this.config.nodeSelector, this.nodeLabels);
+    return !this.outOfService && selects(this.config.nodeSelector, this.nodeLabels);
   }
 
   /** The LBNodeAgent named `default`, else the first (by name) whose selector picks this node. */
