@@ -8,7 +8,7 @@ import type { Family } from '../ipam/address.ts';
 import type { PoolConfig } from '../ipam/group.ts';
 import type { AllocationRequest } from '../ipam/ipam.ts';
 import type { Port } from '../ipam/sharing.ts';
-import { ANNOTATIONS, LOAD_BALANCER_CLASS } from './annotations.ts';
+import { ANNOTATIONS, LOAD_BALANCER_CLASS } from '../api/annotations.ts';
 
 export interface PoolView {
   config(group: string): PoolConfig | undefined;

@@ -10,7 +10,7 @@ import { LBNodeAgentV1, LBNodeAgentV2 } from '../api/lbnodeagent.ts';
 import { normalizeLBNodeAgent, normalizeServiceGroup, zodIssues } from '../api/normalize.ts';
 import type { FieldIssue } from '../api/normalize.ts';
 import { ServiceGroupV1, ServiceGroupV2 } from '../api/servicegroup.ts';
-import { ANNOTATIONS } from '../allocator/annotations.ts';
+import { ANNOTATIONS } from '../api/annotations.ts';
 import { parseAddress } from '../ipam/address.ts';
 
 export interface DocumentVerdict {
