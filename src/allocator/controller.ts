@@ -8,7 +8,6 @@ import { isDeepStrictEqual } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { KubeConfig, V1LoadBalancerIngress, V1Service } from '@kubernetes/client-node';
 import { IPAM } from '../ipam/ipam.ts';
-import type { PoolConfig } from '../ipam/group.ts';
 import type { FailureReason } from '../ipam/pool.ts';
 import type { ReservationIssue } from '../ipam/ipam.ts';
 import { EventRecorder } from '../k8s/events.ts';
@@ -19,8 +18,8 @@ import type { SyncResult } from '../k8s/workqueue.ts';
 import type { Logger } from '../log.ts';
 import { ANNOTATIONS, BRAND, REASONS } from '../api/annotations.ts';
 import { GROUP } from '../api/meta.ts';
-import { admits, buildConfiguration, createdAt, namespaceDefault } from './config.ts';
-import type { PoolConfiguration, ServiceGroupObject } from './config.ts';
+import { admits, createdAt, namespaceDefault, poolsInForce, recorded, resolveServiceGroups } from '../api/configuration.ts';
+import type { GroupState, ServiceGroupConfiguration, ServiceGroupObject } from '../api/configuration.ts';
 import { DEFAULT_POLICY, decide } from './request.ts';
 import type { AllocatorPolicy, PoolView } from './request.ts';
 import { slimService } from './slim.ts';
@@ -33,6 +32,7 @@ const CONFIG_KEY = '\u0000config';
 const WAIT_FOR_ADDRESS: ReadonlySet<FailureReason> = new Set(['PoolExhausted', 'AddressInUse', 'PortConflict', 'SharingKeyBound']);
 const SG_VERSION = 'v1';
 const mergePatch = () => setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const jsonPatch = () => setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
 
 export interface AllocatorOptions {
   kc: KubeConfig;
@@ -100,8 +100,7 @@ export class Allocator {
   private readonly policy: AllocatorPolicy;
   private readonly log: Logger;
   private ipam: IPAM | undefined;
-  private conf: PoolConfiguration | undefined;
-  private readonly lastGood = new Map<string, PoolConfig>();
+  private conf: ServiceGroupConfiguration | undefined;
   /**
    * Services refused for want of an address (pool exhausted, address or port taken,
    * sharing key bound elsewhere), by pool: retried when that pool gives addresses
@@ -176,7 +175,7 @@ export class Allocator {
     const t0 = Date.now();
     await Promise.all([this.services.start(), this.groups.start()]);
     const synced = Date.now();
-    this.configure();
+    await this.configure();
     const reserved = this.reserveExisting();
     this.queue.addAll(this.services.keys());
     const n = this.opts.workers ?? 8;
@@ -198,7 +197,7 @@ export class Allocator {
 
   private poolView(): PoolView {
     const ipam = this.ipam as IPAM;
-    const conf = this.conf as PoolConfiguration;
+    const conf = this.conf as ServiceGroupConfiguration;
     return {
       config: (g) => ipam.poolConfig(g),
       poolOf: (a) => ipam.poolOf(a),
@@ -208,37 +207,49 @@ export class Allocator {
   }
 
   private async sync(key: string): Promise<SyncResult> {
-    if (key === CONFIG_KEY) return this.configure() ? { kind: 'reprocessAll' } : success;
+    if (key === CONFIG_KEY) return (await this.configure()) ? { kind: 'reprocessAll' } : success;
     return this.syncService(key);
   }
 
   // ---- configuration ----
 
-  /** Builds the configuration from the ServiceGroups; false when it is what is already in force. */
-  private configure(): boolean {
+  /**
+   * Builds the configuration from the ServiceGroups; false when it is what is already in
+   * force. A group whose record of what is in force changes gets it written first: the
+   * IPAM (and so any allocation) uses it only once the agents can read it too. A failed
+   * write throws, and the queue retries the whole step.
+   */
+  private async configure(): Promise<boolean> {
     const objects = this.groups.list();
-    const conf = buildConfiguration(objects, this.lastGood);
+    const conf = resolveServiceGroups(objects);
     // A ServiceGroup event that changes nothing in force (the informer's first list,
     // a label edit) must not rebuild the IPAM: with thousands of Services that is a
     // burst of garbage and a pass over every Service for nothing.
     if (this.ipam !== undefined && this.conf !== undefined && isDeepStrictEqual([...conf.groups], [...this.conf.groups])) {
-      for (const obj of objects) this.reportGroup(obj);
+      for (const obj of objects) {
+        this.reportGroup(obj);
+        const state = conf.groups.get(obj.metadata?.name ?? '');
+        if (state && !recorded(obj, state)) this.scheduleGroupStatus(state.name);
+      }
       return false;
     }
+    const stale = objects.flatMap((obj) => {
+      const state = conf.groups.get(obj.metadata?.name ?? '');
+      return state && !recorded(obj, state) ? [{ obj, state }] : [];
+    });
+    await Promise.all(stale.map(({ obj, state }) => this.writeStatus(obj, state)));
     let issues: readonly ReservationIssue[] = [];
     if (this.ipam === undefined) {
-      const built = IPAM.build(conf.pools());
+      const built = IPAM.build(poolsInForce(conf));
       if (!built.ok) throw new Error(`configuration still overlaps: ${built.error.map((o) => o.message).join('; ')}`);
       this.ipam = built.value;
     } else {
-      const re = this.ipam.reconfigure(conf.pools());
+      const re = this.ipam.reconfigure(poolsInForce(conf));
       if (!re.ok) throw new Error(`configuration still overlaps: ${re.error.map((o) => o.message).join('; ')}`);
       this.ipam = re.value.ipam;
       issues = re.value.issues;
     }
     this.conf = conf;
-    for (const g of conf.groups.values()) if (g.current && g.config) this.lastGood.set(g.name, g.config);
-    for (const name of [...this.lastGood.keys()]) if (!conf.groups.has(name)) this.lastGood.delete(name);
     this.reportIssues(issues);
     for (const obj of objects) this.reportGroup(obj);
     for (const obj of objects) this.scheduleGroupStatus(obj.metadata?.name ?? '');
@@ -295,14 +306,19 @@ export class Allocator {
   private async writeGroupStatus(name: string): Promise<void> {
     const obj = this.groups.get(`${this.opts.namespace}/${name}`);
     const state = this.conf?.groups.get(name);
-    if (!obj || !state || !this.ipam) return;
-    const stats = this.ipam.stats().find((s) => s.name === name);
-    const outside = this.ipam.outsideRanges().filter((o) => this.ipam?.allocation(o.service)?.pool === name);
+    if (obj && state) await this.writeStatus(obj, state);
+  }
+
+  /** The whole status, replaced (the allocator owns it): a merge patch would keep fields of an older in-force spec. */
+  private async writeStatus(obj: ServiceGroupObject, state: GroupState): Promise<void> {
+    const name = state.name;
+    const stats = this.ipam?.stats().find((s) => s.name === name);
+    const outside = this.ipam?.outsideRanges().filter((o) => this.ipam?.allocation(o.service)?.pool === name) ?? [];
     const status = groupStatus(obj as Parameters<typeof groupStatus>[0], state, stats, outside);
-    if (isDeepStrictEqual(status, (obj as { status?: unknown }).status)) return;
+    if (isDeepStrictEqual(status, obj.status)) return;
     await this.custom.patchNamespacedCustomObjectStatus(
-      { group: GROUP, version: SG_VERSION, namespace: this.opts.namespace, plural: 'servicegroups', name, body: { status } },
-      mergePatch(),
+      { group: GROUP, version: SG_VERSION, namespace: this.opts.namespace, plural: 'servicegroups', name, body: [{ op: 'add', path: '/status', value: status }] },
+      jsonPatch(),
     );
   }
 

@@ -146,7 +146,13 @@ function addressSettings(
 export function normalizeLBNodeAgent(object: unknown): Validated<LBNodeAgentConfig> {
   const parsed = LBNodeAgent.safeParse(object);
   if (!parsed.success) return { ok: false, errors: zodIssues(parsed.error, object) };
-  const { metadata, spec } = parsed.data;
+  return { ok: true, ...fromSpec(identity(parsed.data.metadata), parsed.data.spec) };
+}
+
+/** What the agents do when no LBNodeAgent applies to their node. */
+export const DEFAULT_LBNODEAGENT_CONFIG: LBNodeAgentConfig = fromSpec({ name: '', namespace: '' }, {}).value;
+
+function fromSpec(id: Identity, spec: LBNodeAgent['spec']): { value: LBNodeAgentConfig; warnings: FieldIssue[] } {
   const local = spec.local ?? {};
   const warnings: FieldIssue[] = [];
   const garp = local.garpConfig ?? {};
@@ -161,9 +167,8 @@ export function normalizeLBNodeAgent(object: unknown): Validated<LBNodeAgentConf
   const pattern = local.localInterface ?? local.localint ?? d.localInterface;
   const ms = (text: string | undefined, fallback: number) => (text === undefined ? fallback : parseDuration(text)!);
   return {
-    ok: true,
     value: {
-      ...identity(metadata),
+      ...id,
       nodeSelector: spec.nodeSelector,
       localInterface: pattern === 'default' ? 'default' : new RegExp(`^(?:${pattern})$`),
       dummyInterface: local.dummyInterface ?? local.extlbint ?? d.dummyInterface,

@@ -7,8 +7,10 @@
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { KubeConfig, V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { DiscoveryV1Api } from '@kubernetes/client-node';
-import { parseServiceGroupSpec } from '../ipam/group.ts';
-import type { PoolConfig } from '../ipam/group.ts';
+import { inForceConfigs } from '../api/configuration.ts';
+import { DEFAULT_LBNODEAGENT_CONFIG, formatIssue, normalizeLBNodeAgent } from '../api/normalize.ts';
+import type { LBNodeAgentConfig } from '../api/normalize.ts';
+import { selects } from '../api/selector.ts';
 import { EventRecorder } from '../k8s/events.ts';
 import { Informer, objectKey } from '../k8s/informer.ts';
 import type { Logger } from '../log.ts';
@@ -16,8 +18,6 @@ import type { HostNetwork, InterfaceAddress, Link } from '../netlink/host-networ
 import { ANNOTATIONS, BRAND, REASONS } from '../api/annotations.ts';
 import { GROUP } from '../api/meta.ts';
 import type { Announcer } from './announce/announcer.ts';
-import { DEFAULT_AGENT_CONFIG, agentConfigFrom, selects } from './config.ts';
-import type { AgentConfig } from './config.ts';
 import { annotationWriter, desiredAnnouncements, nonlocalAnnouncers } from './desired.ts';
 import type { Announcement, ServiceView, Snapshot } from './desired.ts';
 import { mergeAnnouncing } from './announcing.ts';
@@ -33,6 +33,7 @@ interface CustomObject {
   kind?: string;
   metadata?: { name?: string; namespace?: string; uid?: string; generation?: number };
   spec?: unknown;
+  status?: unknown;
 }
 
 export interface AgentOptions {
@@ -76,7 +77,7 @@ export class Agent {
   private readonly groups: Informer<CustomObject>;
   private readonly agents: Informer<CustomObject>;
   private readonly events: EventRecorder;
-  private config: AgentConfig = DEFAULT_AGENT_CONFIG;
+  private config: LBNodeAgentConfig = DEFAULT_LBNODEAGENT_CONFIG;
   private configProblems = '';
   private nodeLabels: Record<string, string> = {};
   private localLink: Link | undefined;
@@ -226,15 +227,25 @@ export class Agent {
     return selects(this.config.nodeSelector, this.nodeLabels);
   }
 
-  /** The LBNodeAgent named `default`, else the first (by name) whose selector picks this node. */
+  /**
+   * The LBNodeAgent named `default`, else the first (by name) whose selector picks this
+   * node; none: the defaults. One that does not validate is refused as a whole: the
+   * configuration in use stays (the defaults after a start), and a Warning names the fields.
+   */
   private pickConfig(): void {
-    const all = this.agents.list().sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
-    const chosen = all.find((a) => a.metadata?.name === 'default') ?? all.find((a) => selects(agentConfigFrom(a.spec).config.nodeSelector, this.nodeLabels));
-    const parsed = chosen ? agentConfigFrom(chosen.spec) : { config: DEFAULT_AGENT_CONFIG, problems: [] };
-    this.config = parsed.config;
-    const problems = parsed.problems.join('; ');
+    const all = this.agents
+      .list()
+      .sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))
+      .map((obj) => ({ obj, parsed: normalizeLBNodeAgent(obj) }));
+    const chosen =
+      all.find((a) => a.obj.metadata?.name === 'default') ?? all.find((a) => a.parsed.ok && selects(a.parsed.value.nodeSelector, this.nodeLabels));
+    if (chosen === undefined) this.config = DEFAULT_LBNODEAGENT_CONFIG;
+    else if (chosen.parsed.ok) this.config = chosen.parsed.value;
+    const issues = chosen === undefined ? [] : chosen.parsed.ok ? chosen.parsed.warnings : chosen.parsed.errors;
+    const problems = issues.map((i) => `${formatIssue(i)}${i.value === '' ? '' : ` (value "${i.value}")`}`).join('; ');
     if (chosen && problems !== '' && problems !== this.configProblems) {
-      this.events.record({ apiVersion: `${GROUP}/v1`, kind: 'LBNodeAgent', obj: chosen as never }, 'Warning', REASONS.configurationWarning, `node ${this.opts.node}: ${problems}`);
+      const kept = chosen.parsed.ok ? '' : '; the configuration in use stays';
+      this.events.record({ apiVersion: `${GROUP}/v1`, kind: 'LBNodeAgent', obj: chosen.obj as never }, 'Warning', REASONS.configurationWarning, `node ${this.opts.node}: ${problems}${kept}`);
     }
     this.configProblems = problems;
   }
@@ -248,7 +259,7 @@ export class Agent {
       const re = this.config.localInterface;
       link = (await net.listLinks()).filter((l) => re.test(l.name)).sort((a, b) => a.index - b.index)[0];
     }
-    const names = new Set([link?.name, ...this.config.extraInterfaces].filter((n): n is string => n !== undefined));
+    const names = new Set([link?.name, ...this.config.interfaces].filter((n): n is string => n !== undefined));
     const links = (await net.listLinks()).filter((l) => names.has(l.name));
     const subnets = new Set<string>();
     for (const l of links) {
@@ -264,11 +275,8 @@ export class Agent {
   }
 
   private snapshot(): Snapshot {
-    const groups = new Map<string, PoolConfig>();
-    for (const g of this.groups.list()) {
-      const parsed = parseServiceGroupSpec(g.spec);
-      if (parsed.ok && g.metadata?.name) groups.set(g.metadata.name, parsed.value);
-    }
+    // What the allocator recorded as in force, never the specs themselves: a refused edit changes nothing here.
+    const groups = new Map([...inForceConfigs(this.groups.list())].map(([name, c]) => [name, c.pools]));
     const endpointNodes = new Map<string, Set<string>>();
     for (const slice of this.slices.list()) {
       const svc = slice.metadata?.labels?.['kubernetes.io/service-name'];
@@ -376,7 +384,7 @@ export class Agent {
       }
       this.stats.removed += results.filter((r) => r.outcome === 'deleted').length;
     }
-    const lifetimeSec = this.config.localLifetimeSec || (this.opts.deadmanSec ?? 0);
+    const lifetimeSec = this.opts.deadmanSec ?? 0;
     const add = [...want.values()].filter((w) => !haveKeys.has(`${w.ifindex}|${w.ip}|${w.prefix}`) || (w.kind === 'local' && lifetimeSec > 0));
     if (membershipChanged && this.config.garp.enabled) {
       for (const w of want.values()) if (w.kind === 'local' && haveKeys.has(`${w.ifindex}|${w.ip}|${w.prefix}`)) this.sendGarp(w.interface, w.ip);
