@@ -314,7 +314,7 @@ export class Allocator {
     const name = state.name;
     const stats = this.ipam?.stats().find((s) => s.name === name);
     const outside = this.ipam?.outsideRanges().filter((o) => this.ipam?.allocation(o.service)?.pool === name) ?? [];
-    const status = groupStatus(obj as Parameters<typeof groupStatus>[0], state, stats, outside);
+    const status = groupStatus(obj, state, stats, outside);
     if (isDeepStrictEqual(status, obj.status)) return;
     await this.custom.patchNamespacedCustomObjectStatus(
       { group: GROUP, version: SG_VERSION, namespace: this.opts.namespace, plural: 'servicegroups', name, body: [{ op: 'add', path: '/status', value: status }] },

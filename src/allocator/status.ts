@@ -14,14 +14,14 @@ export function count(n: bigint): number | string {
 }
 
 export function groupStatus(
-  obj: ServiceGroupObject & { status?: { conditions?: Condition[] } },
+  obj: ServiceGroupObject,
   state: GroupState,
   stats: PoolStats | undefined,
   outside: ReadonlyArray<{ service: string; address: string }>,
   now: Date = new Date(),
 ): ServiceGroupStatus {
   const generation = obj.metadata?.generation;
-  const previous = obj.status?.conditions ?? [];
+  const previous = (obj.status as { conditions?: Condition[] } | undefined)?.conditions ?? [];
   const condition = (type: Condition['type'], status: Condition['status'], reason: string, message: string): Condition => {
     const old = previous.find((c) => c.type === type);
     const lastTransitionTime = old && old.status === status ? old.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, 'Z');
