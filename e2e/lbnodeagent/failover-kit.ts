@@ -35,15 +35,16 @@ export interface Trial {
   gapMs: number | undefined;
 }
 
-async function ipsOn(ns: string, ifname = 'eth0'): Promise<string[]> {
-  const r = await nsExec(ns, ['ip', '-j', 'addr', 'show', 'dev', ifname]);
-  return (JSON.parse(r.stdout) as Array<{ addr_info: Array<{ local: string }> }>).flatMap((l) => l.addr_info.map((a) => a.local));
+async function ipsOn(ns: string, ifname: string): Promise<string[]> {
+  const r = await nsExec(ns, ['ip', '-j', 'addr', 'show']);
+  const links = JSON.parse(r.stdout) as Array<{ ifname: string; addr_info: Array<{ local: string }> }>;
+  return links.filter((l) => l.ifname === ifname).flatMap((l) => l.addr_info.map((a) => a.local));
 }
 
-/** Nodes whose eth0 carries `ip`. */
-export async function holdersOf(ip: string, nodes: readonly string[] = NODES): Promise<string[]> {
+/** Nodes whose `ifname` (eth0 unless told) carries `ip`; a node without that interface carries nothing. */
+export async function holdersOf(ip: string, nodes: readonly string[] = NODES, ifname = 'eth0'): Promise<string[]> {
   const out: string[] = [];
-  for (const n of nodes) if ((await ipsOn(n)).includes(ip)) out.push(n);
+  for (const n of nodes) if ((await ipsOn(n, ifname)).includes(ip)) out.push(n);
   return out;
 }
 
