@@ -33,7 +33,7 @@ const allocationShape = {
 };
 
 const skipDadShape = {
-  skipIPv6DAD: z.boolean().optional().describe('Add IPv6 addresses without duplicate address detection.'),
+  skipIPv6DAD: z.boolean().optional().describe('PureLB: add IPv6 addresses without DAD. purelb-ts always does; false is ignored with a warning.'),
 };
 
 /** Rules of `spec.local` / `spec.remote`; which fields exist decides which rules apply. */

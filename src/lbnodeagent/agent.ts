@@ -48,13 +48,8 @@ export interface AgentOptions {
     stop(): Promise<void>;
   };
   log: Logger;
-  /** Periodic re-read of the kernel to repair drift. */
+  /** Periodic re-read of the kernel to repair drift; shorter when lifetimes need renewing sooner. */
   reconcileIntervalMs?: number;
-  /**
-   * Lifetime in seconds of local VIPs, renewed by every reconcile: if the agent dies
-   * while the node lives, its VIPs leave the kernel by themselves. 0 disables.
-   */
-  deadmanSec?: number;
 }
 
 export interface AgentStats {
@@ -88,7 +83,7 @@ export class Agent {
   private started = false;
   private reconciled: () => void = () => {};
   private readonly firstReconcile = new Promise<void>((resolve) => (this.reconciled = resolve));
-  private timer: NodeJS.Timeout | undefined;
+  private timer: { handle: NodeJS.Timeout; everyMs: number } | undefined;
   private unwatch: (() => void) | undefined;
   /** The annotation part this agent last wrote, per service (a fingerprint). */
   private announced = new Map<string, string>();
@@ -168,10 +163,7 @@ export class Agent {
       this.trigger();
     });
     this.unwatch = () => sub.close();
-    const deadmanMs = (this.opts.deadmanSec ?? 0) * 1000;
-    const every = Math.min(this.opts.reconcileIntervalMs ?? 10_000, deadmanMs > 0 ? deadmanMs / 3 : Infinity);
-    this.timer = setInterval(() => this.trigger(), every);
-    this.timer.unref();
+    this.armTimer();
     this.started = true;
     this.trigger();
     await this.firstReconcile;
@@ -180,7 +172,7 @@ export class Agent {
   /** Withdraws everything this agent announces, leaves the membership, and stops. */
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearInterval(this.timer.handle);
     this.unwatch?.();
     for (const a of this.garpAborts.values()) a.abort();
     // Leave first: peers re-elect while we withdraw, so the hand-over gap is short.
@@ -221,6 +213,19 @@ export class Agent {
       } while (this.again && !this.stopped);
       this.running = undefined;
     })();
+  }
+
+  /**
+   * The periodic pass, at least three times per finite address lifetime: every pass
+   * renews the lifetimes, so an address expires only when the agent is gone.
+   */
+  private armTimer(): void {
+    const finite = [this.config.addresses.local, this.config.addresses.dummy].map((a) => a.validLifetime).filter((s) => s > 0);
+    const everyMs = Math.min(this.opts.reconcileIntervalMs ?? 10_000, ...finite.map((s) => (s * 1000) / 3));
+    if (this.timer?.everyMs === everyMs) return;
+    if (this.timer) clearInterval(this.timer.handle);
+    this.timer = { handle: setInterval(() => this.trigger(), everyMs), everyMs };
+    this.timer.handle.unref();
   }
 
   private eligible(): boolean {
@@ -325,6 +330,7 @@ export class Agent {
     const changedAt = this.membershipChangedAt;
     this.membershipChangedAt = undefined;
     this.pickConfig();
+    this.armTimer();
     const before = this.localSubnets.join(',');
     await this.resolveLocalInterface();
     if (before !== this.localSubnets.join(',')) await this.opts.membership.publish(this.localSubnets, this.eligible());
@@ -384,20 +390,25 @@ export class Agent {
       }
       this.stats.removed += results.filter((r) => r.outcome === 'deleted').length;
     }
-    const lifetimeSec = this.opts.deadmanSec ?? 0;
-    const add = [...want.values()].filter((w) => !haveKeys.has(`${w.ifindex}|${w.ip}|${w.prefix}`) || (w.kind === 'local' && lifetimeSec > 0));
+    const settings = (w: Announcement) => (w.kind === 'local' ? this.config.addresses.local : this.config.addresses.dummy);
+    // Finite lifetimes are renewed on every pass: re-adding an address of ours refreshes them.
+    const add = [...want.values()].filter((w) => !haveKeys.has(`${w.ifindex}|${w.ip}|${w.prefix}`) || settings(w).validLifetime > 0);
     if (membershipChanged && this.config.garp.enabled) {
       for (const w of want.values()) if (w.kind === 'local' && haveKeys.has(`${w.ifindex}|${w.ip}|${w.prefix}`)) this.sendGarp(w.interface, w.ip);
     }
     if (add.length === 0) return 0;
     let addedCount = 0;
     const results = await net.addAddresses(
-      add.map((w) => ({
-        ifindex: w.ifindex,
-        ip: w.ip,
-        prefix: w.prefix,
-        ...(w.kind === 'local' && lifetimeSec > 0 ? { lifetimes: { validSec: lifetimeSec, preferredSec: lifetimeSec } } : {}),
-      })),
+      add.map((w) => {
+        const s = settings(w);
+        return {
+          ifindex: w.ifindex,
+          ip: w.ip,
+          prefix: w.prefix,
+          noPrefixRoute: s.noPrefixRoute,
+          ...(s.validLifetime > 0 ? { lifetimes: { validSec: s.validLifetime, preferredSec: s.preferredLifetime } } : {}),
+        };
+      }),
     );
     for (const [i, r] of results.entries()) {
       const w = add[i] as Announcement & { ifindex: number };
@@ -420,12 +431,19 @@ export class Agent {
     const abort = new AbortController();
     this.garpAborts.set(ip, abort);
     const g = this.config.garp;
+    const verify = g.verifyBeforeSend ? { verify: () => this.holds(ifname, ip) } : {};
     this.opts.announcer
-      .announce(ifname, ip, { count: g.count, intervalMs: g.intervalMs, initialDelayMs: g.initialDelayMs, signal: abort.signal })
+      .announce(ifname, ip, { count: g.count, intervalMs: g.intervalMs, initialDelayMs: g.initialDelayMs, signal: abort.signal, ...verify })
       .catch((err: unknown) => this.log.warn('gratuitous announcement failed', { op: 'garp', ip, interface: ifname, err }))
       .finally(() => {
         if (this.garpAborts.get(ip) === abort) this.garpAborts.delete(ip);
       });
+  }
+
+  /** Whether `ifname` still carries our `ip` (garpConfig.verifyBeforeSend). */
+  private async holds(ifname: string, ip: string): Promise<boolean> {
+    const link = await this.opts.net.findLink(ifname);
+    return link !== undefined && (await this.opts.net.listAddresses({ ifindex: link.index, ours: true })).some((a) => a.ip === ip);
   }
 
   /**
