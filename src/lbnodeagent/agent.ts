@@ -18,7 +18,7 @@ import type { HostNetwork, InterfaceAddress, Link } from '../netlink/host-networ
 import { ANNOTATIONS, BRAND, REASONS } from '../api/annotations.ts';
 import { GROUP } from '../api/meta.ts';
 import type { Announcer } from './announce/announcer.ts';
-import { annotationWriter, desiredAnnouncements, nonlocalAnnouncers } from './desired.ts';
+import { addressSettings, addressSpec, annotationWriter, desiredAnnouncements, nonlocalAnnouncers } from './desired.ts';
 import type { Announcement, ServiceView, Snapshot } from './desired.ts';
 import { mergeAnnouncing } from './announcing.ts';
 import type { OwnedEntries } from './announcing.ts';
@@ -390,7 +390,7 @@ export class Agent {
       }
       this.stats.removed += results.filter((r) => r.outcome === 'deleted').length;
     }
-    const settings = (w: Announcement) => (w.kind === 'local' ? this.config.addresses.local : this.config.addresses.dummy);
+    const settings = (w: Announcement) => addressSettings(this.config, w.kind);
     // Finite lifetimes are renewed on every pass: re-adding an address of ours refreshes them.
     const add = [...want.values()].filter((w) => !haveKeys.has(`${w.ifindex}|${w.ip}|${w.prefix}`) || settings(w).validLifetime > 0);
     if (membershipChanged && this.config.garp.enabled) {
@@ -399,16 +399,7 @@ export class Agent {
     if (add.length === 0) return 0;
     let addedCount = 0;
     const results = await net.addAddresses(
-      add.map((w) => {
-        const s = settings(w);
-        return {
-          ifindex: w.ifindex,
-          ip: w.ip,
-          prefix: w.prefix,
-          noPrefixRoute: s.noPrefixRoute,
-          ...(s.validLifetime > 0 ? { lifetimes: { validSec: s.validLifetime, preferredSec: s.preferredLifetime } } : {}),
-        };
-      }),
+      add.map((w) => addressSpec(w, w.ifindex, settings(w))),
     );
     for (const [i, r] of results.entries()) {
       const w = add[i] as Announcement & { ifindex: number };
