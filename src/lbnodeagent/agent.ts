@@ -18,7 +18,9 @@ import type { HostNetwork, InterfaceAddress, Link } from '../netlink/host-networ
 import { ANNOTATIONS, BRAND, REASONS } from '../api/annotations.ts';
 import { GROUP } from '../api/meta.ts';
 import type { Announcer } from './announce/announcer.ts';
-import { addressSettings, addressSpec, annotationWriter, desiredAnnouncements, nonlocalAnnouncers } from './desired.ts';
+import { annotationWriter, desiredAnnouncements, nonlocalAnnouncers } from './desired.ts';
+import { planKernel } from './plan.ts';
+import type { KernelPlan } from './plan.ts';
 import type { Announcement, ServiceView, Snapshot } from './desired.ts';
 import { mergeAnnouncing } from './announcing.ts';
 import type { OwnedEntries } from './announcing.ts';
@@ -359,12 +361,7 @@ export class Agent {
     if (this.stats.lastReconcileMs > 1000) this.log.warn('slow reconcile', { op: 'reconcile', ms: Math.round(this.stats.lastReconcileMs), desired: desired.length });
   }
 
-  /**
-   * Makes the kernel match; returns how many addresses were newly added. New local
-   * addresses are announced; after a membership change every local address is, since
-   * neighbours may have followed another node's announcement meanwhile (a healed
-   * partition leaves the address in our kernel but their caches elsewhere).
-   */
+  /** Makes the kernel match (see plan.ts); returns how many addresses were newly added. */
   private async applyKernel(desired: Announcement[], membershipChanged: boolean): Promise<number> {
     const net = this.opts.net;
     const links = new Map((await net.listLinks()).map((l) => [l.name, l]));
@@ -372,37 +369,22 @@ export class Agent {
       const { link } = await net.ensureDummyLink(this.config.dummyInterface);
       links.set(link.name, link);
     }
-    const want = new Map<string, Announcement & { ifindex: number }>();
-    for (const d of desired) {
-      const link = links.get(d.interface);
-      if (!link) continue;
-      want.set(`${link.index}|${d.ip}|${d.prefix}`, { ...d, ifindex: link.index });
-    }
-    const have = await net.listAddresses({ ours: true });
-    const haveKeys = new Set(have.map((a) => `${a.ifindex}|${a.ip}|${a.prefix}`));
-    const remove = have.filter((a) => !want.has(`${a.ifindex}|${a.ip}|${a.prefix}`));
-    if (remove.length > 0) {
-      for (const r of remove) this.garpAborts.get(r.ip)?.abort();
-      const results = await net.deleteAddresses(remove.map((a) => ({ ifindex: a.ifindex, ip: a.ip, prefix: a.prefix })));
+    const plan = planKernel(desired, links, await net.listAddresses({ ours: true }), this.config, membershipChanged);
+    if (plan.remove.length > 0) {
+      for (const r of plan.remove) this.garpAborts.get(r.ip)?.abort();
+      const results = await net.deleteAddresses(plan.remove.map((a) => ({ ifindex: a.ifindex, ip: a.ip, prefix: a.prefix })));
       for (const r of results) {
         if (r.outcome === 'deleted') this.log.info('withdrew address', { op: 'withdraw', node: this.opts.node, ip: r.key.ip });
         else if (r.outcome !== 'absent') this.log.warn('address not withdrawn', { op: 'withdraw', ip: r.key.ip, outcome: r.outcome });
       }
       this.stats.removed += results.filter((r) => r.outcome === 'deleted').length;
     }
-    const settings = (w: Announcement) => addressSettings(this.config, w.kind);
-    // Finite lifetimes are renewed on every pass: re-adding an address of ours refreshes them.
-    const add = [...want.values()].filter((w) => !haveKeys.has(`${w.ifindex}|${w.ip}|${w.prefix}`) || settings(w).validLifetime > 0);
-    if (membershipChanged && this.config.garp.enabled) {
-      for (const w of want.values()) if (w.kind === 'local' && haveKeys.has(`${w.ifindex}|${w.ip}|${w.prefix}`)) this.sendGarp(w.interface, w.ip);
-    }
-    if (add.length === 0) return 0;
+    for (const w of plan.reannounce) this.sendGarp(w.interface, w.ip);
+    if (plan.add.length === 0) return 0;
     let addedCount = 0;
-    const results = await net.addAddresses(
-      add.map((w) => addressSpec(w, w.ifindex, settings(w))),
-    );
+    const results = await net.addAddresses(plan.add.map((a) => a.spec));
     for (const [i, r] of results.entries()) {
-      const w = add[i] as Announcement & { ifindex: number };
+      const w = (plan.add[i] as KernelPlan['add'][number]).announcement;
       if (r.outcome === 'added') {
         this.stats.added++;
         addedCount++;
