@@ -14,11 +14,12 @@ import { selects } from '../api/selector.ts';
 import { EventRecorder } from '../k8s/events.ts';
 import { Informer, objectKey } from '../k8s/informer.ts';
 import type { Logger } from '../log.ts';
-import type { HostNetwork, InterfaceAddress, Link } from '../netlink/host-network.ts';
+import type { HostNetwork, Link } from '../netlink/host-network.ts';
 import { ANNOTATIONS, BRAND, REASONS } from '../api/annotations.ts';
 import { GROUP } from '../api/meta.ts';
 import type { Announcer } from './announce/announcer.ts';
 import { annotationWriter, desiredAnnouncements, nonlocalAnnouncers } from './desired.ts';
+import { resolveLocalInterface } from './local-interface.ts';
 import { planKernel } from './plan.ts';
 import type { KernelPlan } from './plan.ts';
 import type { Announcement, ServiceView, Snapshot } from './desired.ts';
@@ -59,10 +60,6 @@ export interface AgentStats {
   added: number;
   removed: number;
   lastReconcileMs: number;
-}
-
-function cidrOf(a: InterfaceAddress): string {
-  return `${a.ip}/${a.prefix}`;
 }
 
 export class Agent {
@@ -258,27 +255,10 @@ export class Agent {
   }
 
   private async resolveLocalInterface(): Promise<void> {
-    const net = this.opts.net;
-    let link: Link | undefined;
-    if (this.config.localInterface === 'default') {
-      link = (await net.defaultRouteLink('IPv4')) ?? (await net.defaultRouteLink('IPv6'));
-    } else {
-      const re = this.config.localInterface;
-      link = (await net.listLinks()).filter((l) => re.test(l.name)).sort((a, b) => a.index - b.index)[0];
-    }
-    const names = new Set([link?.name, ...this.config.interfaces].filter((n): n is string => n !== undefined));
-    const links = (await net.listLinks()).filter((l) => names.has(l.name));
-    const subnets = new Set<string>();
-    for (const l of links) {
-      for (const a of await net.listAddresses({ ifindex: l.index })) {
-        if (a.ours || a.scope !== 0) continue;
-        const cidr = networkOf(a);
-        if (cidr) subnets.add(cidr);
-      }
-    }
-    if (link?.name !== this.localLink?.name) this.log.info('local interface', { op: 'config', node: this.opts.node, interface: link?.name ?? '(none)', subnets: [...subnets] });
+    const { link, subnets } = await resolveLocalInterface(this.opts.net, this.config);
+    if (link?.name !== this.localLink?.name) this.log.info('local interface', { op: 'config', node: this.opts.node, interface: link?.name ?? '(none)', subnets });
     this.localLink = link;
-    this.localSubnets = [...subnets].sort();
+    this.localSubnets = subnets;
   }
 
   private snapshot(): Snapshot {
@@ -542,32 +522,4 @@ export class Agent {
     }
     throw new Error(`announcing annotation of ${key}: too many conflicting writers`);
   }
-}
-
-/** The network (prefix) an interface address belongs to, e.g. 198.51.100.1/24 → 198.51.100.0/24. */
-function networkOf(a: InterfaceAddress): string | undefined {
-  const bits = a.family === 'IPv4' ? 32 : 128;
-  if (a.prefix >= bits) return undefined;
-  try {
-    const value = a.family === 'IPv4' ? a.ip.split('.').reduce((acc, o) => (acc << 8n) | BigInt(Number(o)), 0n) : ipv6Value(a.ip);
-    const mask = ((1n << BigInt(bits)) - 1n) ^ ((1n << BigInt(bits - a.prefix)) - 1n);
-    const net = value & mask;
-    return `${formatNet(a.family, net)}/${a.prefix}`;
-  } catch {
-    return cidrOf(a);
-  }
-}
-
-function ipv6Value(ip: string): bigint {
-  const [head, tail] = ip.split('::') as [string, string | undefined];
-  const h = head === '' ? [] : head.split(':');
-  const t = tail === undefined || tail === '' ? [] : tail.split(':');
-  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
-  return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
-}
-
-function formatNet(family: 'IPv4' | 'IPv6', value: bigint): string {
-  if (family === 'IPv4') return [24n, 16n, 8n, 0n].map((s) => String((value >> s) & 255n)).join('.');
-  const groups = Array.from({ length: 8 }, (_, i) => ((value >> BigInt(112 - 16 * i)) & 0xffffn).toString(16));
-  return groups.join(':');
 }
