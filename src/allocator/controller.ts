@@ -18,10 +18,10 @@ import type { SyncResult } from '../k8s/workqueue.ts';
 import type { Logger } from '../log.ts';
 import { ANNOTATIONS, BRAND, REASONS } from '../api/annotations.ts';
 import { GROUP } from '../api/meta.ts';
-import { admits, createdAt, namespaceDefault, poolsInForce, recorded, resolveServiceGroups } from '../api/configuration.ts';
+import { createdAt, poolsInForce, recorded, resolveServiceGroups } from '../api/configuration.ts';
 import type { GroupState, ServiceGroupConfiguration, ServiceGroupObject } from '../api/configuration.ts';
-import { DEFAULT_POLICY, decide } from './request.ts';
-import type { AllocatorPolicy, PoolView } from './request.ts';
+import { DEFAULT_POLICY, decide, poolViewOf } from './request.ts';
+import type { AllocatorPolicy } from './request.ts';
 import { slimService } from './slim.ts';
 import { groupStatus } from './status.ts';
 import { allocationFailures, allocations } from './metrics.ts';
@@ -193,17 +193,6 @@ export class Allocator {
   /** True when nothing is queued or in flight (for tests and benchmarks). */
   idle(): boolean {
     return this.queue.idle();
-  }
-
-  private poolView(): PoolView {
-    const ipam = this.ipam as IPAM;
-    const conf = this.conf as ServiceGroupConfiguration;
-    return {
-      config: (g) => ipam.poolConfig(g),
-      poolOf: (a) => ipam.poolOf(a),
-      namespaceDefault: (ns) => namespaceDefault(conf, ns),
-      admits: (g, ns) => admits(conf, g, ns),
-    };
   }
 
   private async sync(key: string): Promise<SyncResult> {
@@ -381,7 +370,7 @@ export class Allocator {
       return success;
     }
     const target = { apiVersion: 'v1', kind: 'Service', obj: svc };
-    const decision = decide(svc, this.poolView(), this.policy);
+    const decision = decide(svc, poolViewOf(this.ipam as IPAM, this.conf as ServiceGroupConfiguration), this.policy);
     this.warnOnce(key, svc, decision.kind === 'notOurs' ? [] : decision.warnings);
 
     if (decision.kind === 'notOurs') {
