@@ -9,12 +9,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { winner } from '../../src/election/winner.ts';
-import { startAgent, startAllocator, stopAllComponents } from '../lab/components.ts';
+import { startAgent, startAllocator } from '../lab/components.ts';
 import type { Component } from '../lab/components.ts';
 import { kubeConfig } from '../lab/kube.ts';
-import { waitForBgp } from '../lab/network.ts';
-import { FAST_LEASE_ENV, applyCRDs, applyServiceGroup, ensureHeartbeatSecret, ensureNamespace, freePort, httpStatus, kubectl, waitUntil } from '../lab/testkit.ts';
-import { AGENT_ENV, NODES, holdersOf } from './failover-kit.ts';
+import { FAST_LEASE_ENV, applyServiceGroup, freePort, httpStatus, kubectl, waitUntil } from '../lab/testkit.ts';
+import { AGENT_ENV, NODES, freshAgentLab, holdersOf } from './failover-kit.ts';
 
 const SG_NS = 'plb-config';
 const APP_NS = 'plb-config-app';
@@ -67,14 +66,7 @@ function restartAllocator(): void {
 }
 
 before(async () => {
-  await stopAllComponents();
-  await waitForBgp(30_000);
-  await applyCRDs();
-  await ensureNamespace(SG_NS);
-  await ensureNamespace(APP_NS);
-  await ensureHeartbeatSecret(SG_NS);
-  await kubectl(['delete', 'svc', '--all', '-n', APP_NS, '--wait=true']);
-  await kubectl(['delete', 'servicegroups,lbnodeagents', '--all', '-n', SG_NS]);
+  await freshAgentLab(SG_NS, APP_NS, { appKinds: 'svc', clearGroups: true });
   await applyServiceGroup(SG_NS, 'layer2-ippool', { local: { v4pool: { subnet: '198.51.100.64/26', pool: '198.51.100.64-198.51.100.126', aggregation: '/32' } } });
   await applyServiceGroup(SG_NS, 'lan', { remote: { v4pool: LAN_RANGE } }, 'purelb.io/v2');
   restartAllocator();
