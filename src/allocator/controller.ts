@@ -11,6 +11,7 @@ import { IPAM } from '../ipam/ipam.ts';
 import type { FailureReason } from '../ipam/pool.ts';
 import type { ReservationIssue } from '../ipam/ipam.ts';
 import { EventRecorder } from '../k8s/events.ts';
+import { Reporter } from '../k8s/reporter.ts';
 import { Informer, objectKey } from '../k8s/informer.ts';
 import type { ListResult } from '../k8s/informer.ts';
 import { WorkQueue, success } from '../k8s/workqueue.ts';
@@ -107,19 +108,18 @@ export class Allocator {
    * back. Other refusals wait for the Service or the configuration to change.
    */
   private readonly waiting = new Map<string, string>();
-  /** The AllocationFailed message last recorded per Service: a retry that fails the same way writes nothing. */
-  private readonly failures = new Map<string, string>();
   /**
    * Our last write to each Service until the cache has caught up with it: the watch
    * event of our metadata patch often arrives before the one of our status patch, and
    * must not make us write the status (and an Event) a second time.
    */
   private readonly unwitnessed = new Map<string, { resourceVersion: string; ips: string; pool: string | undefined }>();
-  /** ConfigurationWarnings already recorded for existing allocations, per Service. */
-  private readonly reservationIssues = new Map<string, string>();
+  /**
+   * What was reported per Service or ServiceGroup: a retry that fails the same way, a
+   * resync or a reconfiguration writes no Event again.
+   */
+  private readonly reports = new Reporter<'failure' | 'warning' | 'reservation' | 'group'>();
   private readonly statusTimers = new Map<string, NodeJS.Timeout>();
-  private readonly groupReports = new Map<string, string>();
-  private readonly warned = new Map<string, string>();
   private workers: Promise<void>[] = [];
   private ready = false;
 
@@ -251,10 +251,15 @@ export class Allocator {
     const state = this.conf?.groups.get(name);
     if (!state) return;
     const problems = [...state.errors, ...state.warnings].map((i) => `${i.field}: ${i.message}${i.value ? ` (value "${i.value}")` : ''}`);
-    const fingerprint = `${obj.metadata?.generation}|${problems.join('|')}`;
-    if (this.groupReports.get(name) === fingerprint) return;
-    this.groupReports.set(name, fingerprint);
-    if (problems.length === 0) return;
+    if (problems.length === 0) {
+      this.reports.clear('group', name);
+      return;
+    }
+    this.reports.say('group', name, `${obj.metadata?.generation}|${problems.join('|')}`, () => this.recordGroupProblems(obj, state, problems));
+  }
+
+  private recordGroupProblems(obj: ServiceGroupObject, state: GroupState, problems: string[]): void {
+    const name = state.name;
     const kept = state.errors.length > 0 ? (state.config ? ' The last good configuration stays in force.' : ' The group is not in use.') : '';
     const target = { apiVersion: `${GROUP}/${SG_VERSION}`, kind: 'ServiceGroup', obj };
     const type = state.errors.length > 0 ? 'Warning' : 'Normal';
@@ -269,16 +274,15 @@ export class Allocator {
   private reportIssues(issues: readonly ReservationIssue[]): void {
     const byService = new Map<string, ReservationIssue[]>();
     for (const issue of issues) byService.set(issue.service, [...(byService.get(issue.service) ?? []), issue]);
-    for (const service of [...this.reservationIssues.keys()]) if (!byService.has(service)) this.reservationIssues.delete(service);
+    for (const service of this.reports.objects('reservation')) if (!byService.has(service)) this.reports.clear('reservation', service);
     for (const [service, list] of byService) {
-      const fingerprint = list.map((i) => i.message).join('|');
-      if (this.reservationIssues.get(service) === fingerprint) continue;
-      this.reservationIssues.set(service, fingerprint);
-      const svc = this.services.get(service);
-      for (const issue of list) {
-        this.log.warn('existing allocation outside the rules', { op: 'reserve', service, ip: issue.address, reason: issue.reason });
-        if (svc) this.events.record({ apiVersion: 'v1', kind: 'Service', obj: svc }, 'Warning', REASONS.configurationWarning, `${issue.message}; the address is kept until the Service or the pools change`);
-      }
+      this.reports.say('reservation', service, list.map((i) => i.message).join('|'), () => {
+        const svc = this.services.get(service);
+        for (const issue of list) {
+          this.log.warn('existing allocation outside the rules', { op: 'reserve', service, ip: issue.address, reason: issue.reason });
+          if (svc) this.events.record({ apiVersion: 'v1', kind: 'Service', obj: svc }, 'Warning', REASONS.configurationWarning, `${issue.message}; the address is kept until the Service or the pools change`);
+        }
+      });
     }
   }
 
@@ -342,19 +346,16 @@ export class Allocator {
   /** Records an AllocationFailed Event and log line, unless this Service already failed this way. */
   private fail(key: string, svc: V1Service, message: string, fields: Record<string, unknown> = {}): void {
     allocationFailures.inc({ reason: typeof fields.reason === 'string' ? fields.reason : 'InvalidRequest' });
-    const fingerprint = `${svc.metadata?.uid}|${message}`;
-    if (this.failures.get(key) === fingerprint) return;
-    this.failures.set(key, fingerprint);
-    this.events.record({ apiVersion: 'v1', kind: 'Service', obj: svc }, 'Warning', REASONS.allocationFailed, message);
-    this.log.warn('allocation failed', { op: 'allocate', service: key, err: message, ...fields });
+    this.reports.say('failure', key, `${svc.metadata?.uid}|${message}`, () => {
+      this.events.record({ apiVersion: 'v1', kind: 'Service', obj: svc }, 'Warning', REASONS.allocationFailed, message);
+      this.log.warn('allocation failed', { op: 'allocate', service: key, err: message, ...fields });
+    });
   }
 
   private forget(key: string): void {
     this.unwitnessed.delete(key);
     this.waiting.delete(key);
-    this.failures.delete(key);
-    this.warned.delete(key);
-    this.reservationIssues.delete(key);
+    this.reports.forget(key);
   }
 
   private async syncService(key: string): Promise<SyncResult> {
@@ -376,7 +377,7 @@ export class Allocator {
     if (decision.kind === 'notOurs') {
       this.unwitnessed.delete(key);
       this.waiting.delete(key);
-      this.failures.delete(key);
+      this.reports.clear('failure', key);
       const gone = ipam.release(key);
       const branded = svc.metadata?.annotations?.[ANNOTATIONS.allocatedBy] === BRAND;
       if (branded) {
@@ -405,7 +406,7 @@ export class Allocator {
       return success;
     }
     this.waiting.delete(key);
-    this.failures.delete(key);
+    this.reports.clear('failure', key);
     const alloc = result.value;
     const wantIngress = ingressFor(svc, alloc.addresses);
     const ips = wantIngress.map((i) => i.ip as string);
@@ -450,13 +451,13 @@ export class Allocator {
 
   /** ConfigurationWarning Events once per Service generation, not on every sync. */
   private warnOnce(key: string, svc: V1Service, warnings: readonly string[]): void {
-    const fingerprint = `${svc.metadata?.generation}|${warnings.join('|')}`;
-    if (warnings.length === 0 || this.warned.get(key) === fingerprint) {
-      if (warnings.length === 0) this.warned.delete(key);
+    if (warnings.length === 0) {
+      this.reports.clear('warning', key);
       return;
     }
-    this.warned.set(key, fingerprint);
-    for (const w of warnings) this.events.record({ apiVersion: 'v1', kind: 'Service', obj: svc }, 'Warning', REASONS.configurationWarning, w);
+    this.reports.say('warning', key, `${svc.metadata?.generation}|${warnings.join('|')}`, () => {
+      for (const w of warnings) this.events.record({ apiVersion: 'v1', kind: 'Service', obj: svc }, 'Warning', REASONS.configurationWarning, w);
+    });
   }
 
   /** After addresses changed hands in `pools`: their status; and where some were `freed`, the Services waiting there. */
