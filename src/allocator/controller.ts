@@ -6,7 +6,7 @@
 
 import { isDeepStrictEqual } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import type { KubeConfig, V1LoadBalancerIngress, V1Service } from '@kubernetes/client-node';
+import type { KubeConfig, V1Service } from '@kubernetes/client-node';
 import { IPAM } from '../ipam/ipam.ts';
 import type { FailureReason } from '../ipam/pool.ts';
 import type { ReservationIssue } from '../ipam/ipam.ts';
@@ -23,6 +23,7 @@ import { createdAt, poolsInForce, recorded, resolveServiceGroups } from '../api/
 import type { GroupState, ServiceGroupConfiguration, ServiceGroupObject } from '../api/configuration.ts';
 import { DEFAULT_POLICY, decide, poolViewOf } from './request.ts';
 import type { AllocatorPolicy } from './request.ts';
+import { ingressIPs, planServiceWrites } from './plan.ts';
 import { slimService } from './slim.ts';
 import { groupStatus } from './status.ts';
 import { allocationFailures, allocations } from './metrics.ts';
@@ -44,13 +45,6 @@ export interface AllocatorOptions {
   policy?: AllocatorPolicy;
   workers?: number;
   log: Logger;
-}
-
-/** The ingress list a Service should show for the addresses it holds, in its family order. */
-function ingressFor(svc: V1Service, addresses: readonly { family: string; address: string }[]): V1LoadBalancerIngress[] {
-  const order = svc.spec?.ipFamilies ?? ['IPv4', 'IPv6'];
-  const rank = (f: string) => (order.indexOf(f) < 0 ? 9 : order.indexOf(f));
-  return [...addresses].sort((a, b) => rank(a.family) - rank(b.family)).map((a) => ({ ip: a.address, ipMode: 'VIP' }));
 }
 
 /** The field an IPAM refusal is about, so that the Event names it; undefined when the message names the ServiceGroup. */
@@ -80,14 +74,6 @@ function olderThan(a: string | undefined, b: string): boolean {
   } catch {
     return false;
   }
-}
-
-function ingressIPs(svc: V1Service): string[] {
-  return (svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? '').filter((ip) => ip !== '');
-}
-
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 export class Allocator {
@@ -408,8 +394,8 @@ export class Allocator {
     this.waiting.delete(key);
     this.reports.clear('failure', key);
     const alloc = result.value;
-    const wantIngress = ingressFor(svc, alloc.addresses);
-    const ips = wantIngress.map((i) => i.ip as string);
+    const writes = planServiceWrites(svc, alloc);
+    const ips = writes.ips;
     const written = this.unwitnessed.get(key);
     if (written !== undefined) {
       // The cache is behind our own last write of exactly this: writing again would
@@ -417,31 +403,27 @@ export class Allocator {
       if (olderThan(svc.metadata?.resourceVersion, written.resourceVersion) && written.ips === ips.join() && written.pool === alloc.pool) return success;
       this.unwitnessed.delete(key);
     }
-    const annotations = svc.metadata?.annotations ?? {};
-    const needMeta = annotations[ANNOTATIONS.allocatedBy] !== BRAND || annotations[ANNOTATIONS.allocatedFrom] !== alloc.pool;
-    const needStatus = !sameList(ingressIPs(svc), ips) || (svc.status?.loadBalancer?.ingress ?? []).some((i) => i.ipMode !== 'VIP');
     let writtenVersion: string | undefined;
-    if (needMeta) {
+    if (writes.meta) {
       const res = await this.core.patchNamespacedService(
         { name: svc.metadata?.name ?? '', namespace: svc.metadata?.namespace ?? '', body: { metadata: { annotations: { [ANNOTATIONS.allocatedBy]: BRAND, [ANNOTATIONS.allocatedFrom]: alloc.pool ?? '' } } } },
         mergePatch(),
       );
       writtenVersion = res.metadata?.resourceVersion;
     }
-    if (needStatus) {
+    if (writes.status) {
       const res = await this.core.patchNamespacedServiceStatus(
-        { name: svc.metadata?.name ?? '', namespace: svc.metadata?.namespace ?? '', body: { status: { loadBalancer: { ingress: wantIngress } } } },
+        { name: svc.metadata?.name ?? '', namespace: svc.metadata?.namespace ?? '', body: { status: { loadBalancer: { ingress: writes.ingress } } } },
         mergePatch(),
       );
       writtenVersion = res.metadata?.resourceVersion;
-      const previous = ingressIPs(svc).filter((ip) => !ips.includes(ip));
-      if (previous.length > 0) this.events.record(target, 'Normal', REASONS.addressReleased, `Released ${previous.join(', ')}`);
+      if (writes.released.length > 0) this.events.record(target, 'Normal', REASONS.addressReleased, `Released ${writes.released.join(', ')}`);
       this.events.record(target, 'Normal', REASONS.addressAssigned, `Assigned ${ips.join(', ')} from pool ${alloc.pool}`);
       allocations.inc({ pool: alloc.pool ?? '' });
       this.log.info('assigned addresses', { op: 'allocate', service: key, ip: ips.join(','), pool: alloc.pool });
     }
     if (writtenVersion !== undefined) this.unwitnessed.set(key, { resourceVersion: writtenVersion, ips: ips.join(), pool: alloc.pool });
-    if (alloc.changed || needStatus) {
+    if (alloc.changed || writes.status) {
       // A Service that moved gave its old addresses back.
       const freed = before !== undefined && before.addresses.some((b) => !alloc.addresses.some((a) => a.address === b.address));
       this.afterChange([alloc.pool, before?.pool], freed ? [before.pool] : []);
