@@ -23,7 +23,8 @@ import { createdAt, poolsInForce, recorded, resolveServiceGroups } from '../api/
 import type { GroupState, ServiceGroupConfiguration, ServiceGroupObject } from '../api/configuration.ts';
 import { DEFAULT_POLICY, decide, poolViewOf } from './request.ts';
 import type { AllocatorPolicy } from './request.ts';
-import { ingressIPs, planServiceWrites } from './plan.ts';
+import { ingressIPs } from '../api/service.ts';
+import { planServiceWrites } from './plan.ts';
 import { slimService } from './slim.ts';
 import { groupStatus } from './status.ts';
 import { allocationFailures, allocations } from './metrics.ts';

@@ -4,6 +4,7 @@
 
 import type { V1LoadBalancerIngress, V1Service } from '@kubernetes/client-node';
 import { ANNOTATIONS, BRAND } from '../api/annotations.ts';
+import { ingressIPs } from '../api/service.ts';
 
 export interface ServiceWrites {
   /** status.loadBalancer.ingress as it should read, in the Service's family order. */
@@ -15,10 +16,6 @@ export interface ServiceWrites {
   status: boolean;
   /** Addresses the Service shows and no longer holds (for the AddressReleased Event). */
   released: string[];
-}
-
-export function ingressIPs(svc: V1Service): string[] {
-  return (svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? '').filter((ip) => ip !== '');
 }
 
 export function planServiceWrites(svc: V1Service, alloc: { pool: string | undefined; addresses: readonly { family: string; address: string }[] }): ServiceWrites {

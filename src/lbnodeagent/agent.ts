@@ -7,20 +7,20 @@
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { KubeConfig, V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { DiscoveryV1Api } from '@kubernetes/client-node';
-import { inForceConfigs } from '../api/configuration.ts';
 import { DEFAULT_LBNODEAGENT_CONFIG, formatIssue, normalizeLBNodeAgent } from '../api/normalize.ts';
 import type { LBNodeAgentConfig } from '../api/normalize.ts';
 import { selects } from '../api/selector.ts';
 import { EventRecorder } from '../k8s/events.ts';
-import { Informer, objectKey } from '../k8s/informer.ts';
+import { Informer } from '../k8s/informer.ts';
 import type { Logger } from '../log.ts';
 import type { HostNetwork, Link } from '../netlink/host-network.ts';
-import { ANNOTATIONS, BRAND, REASONS } from '../api/annotations.ts';
+import { ANNOTATIONS, REASONS } from '../api/annotations.ts';
 import { GROUP } from '../api/meta.ts';
 import type { Announcer } from './announce/announcer.ts';
 import { annotationWriter, desiredAnnouncements, nonlocalAnnouncers } from './desired.ts';
 import { resolveLocalInterface } from './local-interface.ts';
 import { planKernel } from './plan.ts';
+import { buildSnapshot } from './snapshot.ts';
 import type { KernelPlan } from './plan.ts';
 import type { Announcement, ServiceView, Snapshot } from './desired.ts';
 import { mergeAnnouncing } from './announcing.ts';
@@ -262,49 +262,19 @@ export class Agent {
   }
 
   private snapshot(): Snapshot {
-    // What the allocator recorded as in force, never the specs themselves: a refused edit changes nothing here.
-    const groups = new Map([...inForceConfigs(this.groups.list())].map(([name, c]) => [name, c.pools]));
-    const endpointNodes = new Map<string, Set<string>>();
-    for (const slice of this.slices.list()) {
-      const svc = slice.metadata?.labels?.['kubernetes.io/service-name'];
-      if (!svc) continue;
-      const key = `${slice.metadata?.namespace}/${svc}`;
-      for (const ep of slice.endpoints ?? []) {
-        const c = ep.conditions ?? {};
-        // Ready, or serving while terminating: traffic sent there is still answered.
-        if (ep.nodeName && (c.ready !== false || c.serving === true)) {
-          let set = endpointNodes.get(key);
-          if (!set) endpointNodes.set(key, (set = new Set()));
-          set.add(ep.nodeName);
-        }
-      }
-    }
-    const services: ServiceView[] = [];
-    for (const svc of this.services.list()) {
-      if (svc.spec?.type !== 'LoadBalancer' || svc.metadata?.annotations?.[ANNOTATIONS.allocatedBy] !== BRAND) continue;
-      const ips = (svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? '').filter((ip) => ip !== '');
-      if (ips.length === 0) continue;
-      const key = objectKey(svc);
-      services.push({
-        key,
-        ips,
-        group: svc.metadata?.annotations?.[ANNOTATIONS.allocatedFrom],
-        local: svc.spec.externalTrafficPolicy === 'Local',
-        endpointNodes: endpointNodes.get(key) ?? new Set(),
-      });
-    }
-    return {
+    return buildSnapshot({
       self: {
         node: this.opts.node,
         localInterface: this.localLink ? { name: this.localLink.name, subnets: this.localSubnets } : undefined,
         dummyInterface: this.config.dummyInterface,
         eligible: this.eligible(),
       },
+      services: this.services.list(),
+      slices: this.slices.list(),
+      groups: this.groups.list(),
       members: this.opts.membership.members(),
-      services,
-      groups,
       deafPeers: this.opts.membership.deafPeers?.() ?? new Set(),
-    };
+    });
   }
 
   private async reconcile(): Promise<void> {
