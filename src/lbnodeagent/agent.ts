@@ -3,6 +3,10 @@
 // periodic timer — asks for one reconcile; reconciles never overlap and coalesce. Each
 // reconcile reads the kernel afresh, so a VIP deleted by hand comes back and a stray
 // VIP an earlier run added goes away. Only addresses marked as ours are ever touched.
+//
+// The stages, each pure but the last: snapshot (snapshot.ts, from the informers and
+// membership) → desired (desired.ts) → plan (plan.ts, against the kernel's addresses)
+// → apply (here: netlink, announcements, then the announcing annotations beside).
 
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { KubeConfig, V1EndpointSlice, V1Service } from '@kubernetes/client-node';
