@@ -56,12 +56,25 @@ function normalize(obj: ServiceGroupObject, spec: unknown) {
   return normalizeServiceGroup({ apiVersion: 'purelb.io/v2', kind: 'ServiceGroup', metadata: { name, namespace, generation }, spec });
 }
 
+// Per object as cached by an informer, which replaces an object rather than change it:
+// the agents take a snapshot on every Service event, and need not parse the groups again.
+const specs = new WeakMap<ServiceGroupObject, ReturnType<typeof normalize>>();
+const records = new WeakMap<ServiceGroupObject, { record: InForce; config: ServiceGroupConfig } | undefined>();
+
+function specOf(obj: ServiceGroupObject): ReturnType<typeof normalize> {
+  let parsed = specs.get(obj);
+  if (parsed === undefined) specs.set(obj, (parsed = normalize(obj, obj.spec)));
+  return parsed;
+}
+
 /** The record in the object's status, when there is one that still parses. */
 function recordOf(obj: ServiceGroupObject): { record: InForce; config: ServiceGroupConfig } | undefined {
+  if (records.has(obj)) return records.get(obj);
   const parsed = InForce.safeParse((obj.status as { inForce?: unknown } | undefined)?.inForce);
-  if (!parsed.success) return undefined;
-  const config = normalize(obj, parsed.data.spec);
-  return config.ok ? { record: parsed.data, config: config.value } : undefined;
+  const config = parsed.success ? normalize(obj, parsed.data.spec) : undefined;
+  const found = parsed.success && config?.ok ? { record: parsed.data, config: config.value } : undefined;
+  records.set(obj, found);
+  return found;
 }
 
 /** What every group has in force according to its status: the agents' whole view. */
@@ -103,7 +116,7 @@ export function resolveServiceGroups(objects: readonly ServiceGroupObject[]): Se
   for (const { obj, name, recorded } of entries) {
     const state: GroupState = { name, config: undefined, inForce: undefined, current: false, errors: [], warnings: [], conflicts: [] };
     groups.set(name, state);
-    const parsed = normalize(obj, obj.spec);
+    const parsed = specOf(obj);
     if (!parsed.ok) {
       state.errors = [...parsed.errors];
     } else {
