@@ -95,6 +95,8 @@ export class Agent {
   /** `family|service` whose dummy-interface entries this agent wrote last. */
   private readonly nonlocalWriter = new Set<string>();
   private readonly garpAborts = new Map<string, AbortController>();
+  /** The kernel read in flight for holds(), shared. */
+  private holdings: Promise<Set<string>> | undefined;
   /** Bumped by every informer event and membership change. */
   private inputsVersion = 0;
   private decided: { version: string; snapshot: Snapshot; desired: Announcement[]; annotated: boolean } | undefined;
@@ -367,10 +369,20 @@ export class Agent {
       });
   }
 
-  /** Whether `ifname` still carries our `ip` (garpConfig.verifyBeforeSend). */
+  /**
+   * Whether `ifname` still carries our `ip` (garpConfig.verifyBeforeSend). One kernel
+   * read serves every check asked for while it runs: after a failover hundreds of
+   * bursts start at once.
+   */
   private async holds(ifname: string, ip: string): Promise<boolean> {
-    const link = await this.opts.net.findLink(ifname);
-    return link !== undefined && (await this.opts.net.listAddresses({ ifindex: link.index, ours: true })).some((a) => a.ip === ip);
+    this.holdings ??= this.opts.net
+      .listAddresses({ ours: true })
+      .then(async (ours) => {
+        const names = new Map((await this.opts.net.listLinks()).map((l) => [l.index, l.name]));
+        return new Set(ours.map((a) => `${names.get(a.ifindex)}|${a.ip}`));
+      })
+      .finally(() => (this.holdings = undefined));
+    return (await this.holdings).has(`${ifname}|${ip}`);
   }
 
   /**
