@@ -11,7 +11,7 @@
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { KubeConfig, V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { DiscoveryV1Api } from '@kubernetes/client-node';
-import { DEFAULT_LBNODEAGENT_CONFIG, formatIssue, normalizeLBNodeAgent } from '../api/normalize.ts';
+import { DEFAULT_LBNODEAGENT_CONFIG, formatIssue } from '../api/normalize.ts';
 import type { LBNodeAgentConfig } from '../api/normalize.ts';
 import { selects } from '../api/selector.ts';
 import { EventRecorder } from '../k8s/events.ts';
@@ -22,6 +22,7 @@ import { ANNOTATIONS, REASONS } from '../api/annotations.ts';
 import { GROUP } from '../api/meta.ts';
 import type { Announcer } from './announce/announcer.ts';
 import { annotationWriter, desiredAnnouncements, nonlocalAnnouncers } from './desired.ts';
+import { chooseAgentConfig } from './agent-config.ts';
 import { resolveLocalInterface } from './local-interface.ts';
 import { planKernel } from './plan.ts';
 import { buildSnapshot } from './snapshot.ts';
@@ -237,25 +238,14 @@ export class Agent {
     return selects(this.config.nodeSelector, this.nodeLabels);
   }
 
-  /**
-   * The LBNodeAgent named `default`, else the first (by name) whose selector picks this
-   * node; none: the defaults. One that does not validate is refused as a whole: the
-   * configuration in use stays (the defaults after a start), and a Warning names the fields.
-   */
+  /** The LBNodeAgent in force for this node (agent-config.ts); a Warning Event names its problems once. */
   private pickConfig(): void {
-    const all = this.agents
-      .list()
-      .sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))
-      .map((obj) => ({ obj, parsed: normalizeLBNodeAgent(obj) }));
-    const chosen =
-      all.find((a) => a.obj.metadata?.name === 'default') ?? all.find((a) => a.parsed.ok && selects(a.parsed.value.nodeSelector, this.nodeLabels));
-    if (chosen === undefined) this.config = DEFAULT_LBNODEAGENT_CONFIG;
-    else if (chosen.parsed.ok) this.config = chosen.parsed.value;
-    const issues = chosen === undefined ? [] : chosen.parsed.ok ? chosen.parsed.warnings : chosen.parsed.errors;
+    const { config, chosen, issues, refused } = chooseAgentConfig(this.agents.list(), this.nodeLabels, this.config);
+    this.config = config;
     const problems = issues.map((i) => `${formatIssue(i)}${i.value === '' ? '' : ` (value "${i.value}")`}`).join('; ');
     if (chosen && problems !== '' && problems !== this.configProblems) {
-      const kept = chosen.parsed.ok ? '' : '; the configuration in use stays';
-      this.events.record({ apiVersion: `${GROUP}/v1`, kind: 'LBNodeAgent', obj: chosen.obj as never }, 'Warning', REASONS.configurationWarning, `node ${this.opts.node}: ${problems}${kept}`);
+      const kept = refused ? '; the configuration in use stays' : '';
+      this.events.record({ apiVersion: `${GROUP}/v1`, kind: 'LBNodeAgent', obj: chosen as never }, 'Warning', REASONS.configurationWarning, `node ${this.opts.node}: ${problems}${kept}`);
     }
     this.configProblems = problems;
   }
