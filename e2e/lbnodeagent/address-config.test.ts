@@ -102,11 +102,20 @@ test('local VIP: valid 300 s, preferred 120 s, noprefixroute, renewed while the 
   assert.ok(later && later.valid_life_time > 294, `not renewed: ${JSON.stringify(later)}`);
 
   const index = labNodes(3).find((n) => n.name === w)?.index ?? 0;
-  const burst = gratuitousOf(capture?.frames() ?? []).filter((a) => a.senderIp === vip);
-  assert.equal(burst.length, 2, JSON.stringify(burst));
-  assert.ok(burst.every((a) => a.senderMac === labMac('node', index)));
-  const gapMs = ((burst[1]?.time ?? 0) - (burst[0]?.time ?? 0)) * 1000;
-  assert.ok(gapMs >= 280 && gapMs < 700, `frames ${gapMs} ms apart`);
+  const frames = gratuitousOf(capture?.frames() ?? []).filter((a) => a.senderIp === vip);
+  assert.ok(frames.length > 0 && frames.every((a) => a.senderMac === labMac('node', index)), JSON.stringify(frames));
+  // A membership change meanwhile announces again: bursts are runs of frames less than 1 s apart.
+  const bursts: number[][] = [];
+  for (const f of frames) {
+    const last = bursts.at(-1);
+    if (last && f.time - (last.at(-1) ?? 0) < 1) last.push(f.time);
+    else bursts.push([f.time]);
+  }
+  for (const b of bursts) {
+    assert.equal(b.length, 2, `a burst of ${b.length} frames: ${JSON.stringify(bursts)}`);
+    const gapMs = ((b[1] ?? 0) - (b[0] ?? 0)) * 1000;
+    assert.ok(gapMs >= 280 && gapMs < 700, `frames ${gapMs} ms apart`);
+  }
 });
 
 test('routed VIP: valid 600 s on kube-lb0 of every node', async () => {
