@@ -21,14 +21,14 @@ import type { HostNetwork, Link } from '../netlink/host-network.ts';
 import { ANNOTATIONS, REASONS } from '../api/annotations.ts';
 import { GROUP } from '../api/meta.ts';
 import type { Announcer } from './announce/announcer.ts';
-import { annotationWriter, desiredAnnouncements, nonlocalAnnouncers } from './desired.ts';
+import { desiredAnnouncements } from './desired.ts';
 import { chooseAgentConfig } from './agent-config.ts';
 import { resolveLocalInterface } from './local-interface.ts';
 import { planKernel } from './plan.ts';
 import { buildSnapshot } from './snapshot.ts';
 import type { KernelPlan } from './plan.ts';
-import type { Announcement, ServiceView, Snapshot } from './desired.ts';
-import { mergeAnnouncing } from './announcing.ts';
+import type { Announcement, Snapshot } from './desired.ts';
+import { mergeAnnouncing, ownedEntries } from './announcing.ts';
 import type { OwnedEntries } from './announcing.ts';
 import type { Family } from '../ipam/address.ts';
 import type { MembershipSource } from './membership.ts';
@@ -407,10 +407,10 @@ export class Agent {
     for (const key of keys) {
       const svc = this.services.get(key);
       if (!svc) {
-        this.announced.delete(key);
+        this.forgetWritten(key);
         continue;
       }
-      const owned = this.ownedEntries(snapshot, key, views.get(key), mine.get(key) ?? []);
+      const owned = ownedEntries(snapshot, key, views.get(key), mine.get(key) ?? [], this.config.dummyInterface, (f) => this.nonlocalWriter.has(`${f}|${key}`));
       const fingerprint = JSON.stringify(owned);
       if (this.announced.get(key) === fingerprint && !this.annotationsDiffer(svc, owned)) continue;
       const announcing = mine.get(key) ?? [];
@@ -424,8 +424,13 @@ export class Agent {
       work.push(
         this.writeAnnouncing(key, owned).then(
           () => {
+            // The record of what was written, updated once the write succeeded.
             if (owned.IPv4.local.length + owned.IPv6.local.length === 0 && !owned.IPv4.nonlocal && !owned.IPv6.nonlocal) this.announced.delete(key);
             else this.announced.set(key, fingerprint);
+            for (const f of ['IPv4', 'IPv6'] as const) {
+              if ((owned[f].nonlocal?.length ?? 0) > 0) this.nonlocalWriter.add(`${f}|${key}`);
+              else this.nonlocalWriter.delete(`${f}|${key}`);
+            }
           },
           (err: unknown) => {
             this.log.warn('announcing annotation not written', { op: 'annotate', service: key, err });
@@ -439,27 +444,10 @@ export class Agent {
     await Promise.allSettled(work);
   }
 
-  /** The part of a Service's announcing annotations this node writes, per family. */
-  private ownedEntries(snapshot: Snapshot, key: string, view: ServiceView | undefined, mine: Announcement[]): Record<Family, OwnedEntries> {
-    const node = this.opts.node;
-    const out = {} as Record<Family, OwnedEntries>;
-    for (const family of ['IPv4', 'IPv6'] as const) {
-      const local = [...new Set(mine.filter((d) => d.family === family && d.kind === 'local').map((d) => `${node},${d.interface}`))];
-      let nonlocal: string[] | undefined;
-      const ips = (view?.ips ?? []).filter((ip) => (family === 'IPv6') === ip.includes(':'));
-      for (const ip of ips) {
-        const announcers = nonlocalAnnouncers(snapshot, view as ServiceView, ip);
-        // With no announcer left (ETP Local without endpoints), a writer among all members clears the list.
-        const writer = annotationWriter(announcers.length > 0 ? announcers : snapshot.members.map((m) => m.node), view?.key ?? '');
-        if (writer === node) nonlocal = [...new Set([...(nonlocal ?? []), ...announcers.map((n) => `${n},${this.config.dummyInterface}`)])];
-      }
-      // A Service no longer announced at all: the last writer clears what it wrote.
-      if (view === undefined && this.nonlocalWriter.has(`${family}|${key}`)) nonlocal = [];
-      if (nonlocal !== undefined && nonlocal.length > 0) this.nonlocalWriter.add(`${family}|${key}`);
-      else this.nonlocalWriter.delete(`${family}|${key}`);
-      out[family] = { node, dummyInterface: this.config.dummyInterface, local, nonlocal };
-    }
-    return out;
+  /** The Service is gone: nothing of it is ours to write any more. */
+  private forgetWritten(key: string): void {
+    this.announced.delete(key);
+    for (const f of ['IPv4', 'IPv6'] as const) this.nonlocalWriter.delete(`${f}|${key}`);
   }
 
   private annotationsDiffer(svc: V1Service, owned: Record<Family, OwnedEntries>): boolean {
