@@ -155,3 +155,15 @@ test('namespace rules come from the configuration in force, not from a refused e
   assert.equal(namespaceDefault(conf, 'team-a'), 'f');
   assert.equal(namespaceDefault(conf, 'team-b'), undefined);
 });
+
+test('an allocator from before inForce: Ready=True InUse for the current generation counts as the record', () => {
+  const old = (observedGeneration: number): ServiceGroupObject => ({
+    ...sg('lan', 2, remoteSpec),
+    status: { observedGeneration, conditions: [{ type: 'Ready', status: 'True', reason: 'InUse', message: '', lastTransitionTime: '2026-01-01T00:00:00Z' }] },
+  });
+  assert.equal(inForceConfigs([old(2)]).get('lan')?.pools.announce, 'remote');
+  assert.equal(inForceConfigs([old(1)]).has('lan'), false, 'a later generation was never accepted');
+  const conf = resolveServiceGroups([old(2)]);
+  assert.deepEqual([conf.groups.get('lan')?.current, conf.groups.get('lan')?.inForce], [true, rec(2, remoteSpec)]);
+  assert.equal(recorded(old(2), conf.groups.get('lan')!), false, 'the allocator writes the record in the new form');
+});

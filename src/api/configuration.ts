@@ -67,10 +67,29 @@ function specOf(obj: ServiceGroupObject): ReturnType<typeof normalize> {
   return parsed;
 }
 
+interface StatusFields {
+  inForce?: unknown;
+  observedGeneration?: number;
+  conditions?: Array<{ type?: string; status?: string; reason?: string }>;
+}
+
+/**
+ * The record as written, or as an allocator from before `inForce` wrote it: `Ready=True
+ * InUse` for the current generation says that spec is in force. So an upgrade, agents
+ * first, changes nothing on the nodes.
+ */
+function writtenRecord(obj: ServiceGroupObject): unknown {
+  const status = obj.status as StatusFields | undefined;
+  if (status?.inForce !== undefined) return status.inForce;
+  const generation = obj.metadata?.generation;
+  const inUse = status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True' && c.reason === 'InUse');
+  return inUse && generation !== undefined && status?.observedGeneration === generation ? { generation, spec: obj.spec } : undefined;
+}
+
 /** The record in the object's status, when there is one that still parses. */
 function recordOf(obj: ServiceGroupObject): { record: InForce; config: ServiceGroupConfig } | undefined {
   if (records.has(obj)) return records.get(obj);
-  const parsed = InForce.safeParse((obj.status as { inForce?: unknown } | undefined)?.inForce);
+  const parsed = InForce.safeParse(writtenRecord(obj));
   const config = parsed.success ? normalize(obj, parsed.data.spec) : undefined;
   const found = parsed.success && config?.ok ? { record: parsed.data, config: config.value } : undefined;
   records.set(obj, found);
