@@ -17,7 +17,7 @@ import { Informer, objectKey } from '../src/k8s/informer.ts';
 import { loadKubeConfig } from '../src/k8s/kubeconfig.ts';
 import { WorkQueue, success } from '../src/k8s/workqueue.ts';
 import { EventRecorder } from '../src/k8s/events.ts';
-import { REASONS } from '../src/allocator/annotations.ts';
+import { REASONS } from '../src/api/annotations.ts';
 
 const group = process.env.NOOP_GROUP ?? 'noop-pool';
 const prefix = process.env.NOOP_PREFIX ?? '2001:db8:be01::';

@@ -9,12 +9,13 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import type { V1Service } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { winner } from '../../src/election/winner.ts';
-import { startAgent, startAllocator, stopAllComponents } from '../lab/components.ts';
+import { startAgent, startAllocator } from '../lab/components.ts';
 import type { Component } from '../lab/components.ts';
 import { kubeConfig, setEndpoints } from '../lab/kube.ts';
-import { clientConnect, clientNeighbor, labMac, nsExec, routerRoutes, startCapture, waitForBgp } from '../lab/network.ts';
+import { clientConnect, clientNeighbor, labMac, nsExec, routerRoutes, startCapture } from '../lab/network.ts';
 import { labNodes } from '../lab/plan.ts';
-import { FAST_LEASE_ENV, applyCRDs, ensureHeartbeatSecret, ensureNamespace, freePort, kubectl, referenceManifest, waitUntil } from '../lab/testkit.ts';
+import { FAST_LEASE_ENV, freePort, kubectl, referenceManifest, waitUntil } from '../lab/testkit.ts';
+import { freshAgentLab } from './failover-kit.ts';
 
 const core = kubeConfig().makeApiClient(CoreV1Api);
 const APP_NS = 'nginx-quic';
@@ -60,14 +61,7 @@ async function apply(obj: unknown): Promise<void> {
 }
 
 before(async () => {
-  await stopAllComponents();
-  await waitForBgp(30_000);
-  await applyCRDs();
-  await ensureNamespace(SG_NS);
-  await ensureNamespace(APP_NS);
-  await ensureHeartbeatSecret(SG_NS);
-  await kubectl(['delete', 'svc,endpointslices', '--all', '-n', APP_NS, '--wait=true']);
-  await kubectl(['delete', 'servicegroups,lbnodeagents', '--all', '-n', SG_NS]);
+  await freshAgentLab(SG_NS, APP_NS, { appKinds: 'svc,endpointslices', clearGroups: true });
   await kubectl(['apply', '-f', '-'], { input: referenceManifest('servicegroups.yaml') });
   await apply({
     apiVersion: 'purelb.io/v1',

@@ -35,15 +35,16 @@ export interface Trial {
   gapMs: number | undefined;
 }
 
-async function ipsOn(ns: string, ifname = 'eth0'): Promise<string[]> {
-  const r = await nsExec(ns, ['ip', '-j', 'addr', 'show', 'dev', ifname]);
-  return (JSON.parse(r.stdout) as Array<{ addr_info: Array<{ local: string }> }>).flatMap((l) => l.addr_info.map((a) => a.local));
+async function ipsOn(ns: string, ifname: string): Promise<string[]> {
+  const r = await nsExec(ns, ['ip', '-j', 'addr', 'show']);
+  const links = JSON.parse(r.stdout) as Array<{ ifname: string; addr_info: Array<{ local: string }> }>;
+  return links.filter((l) => l.ifname === ifname).flatMap((l) => l.addr_info.map((a) => a.local));
 }
 
-/** Nodes whose eth0 carries `ip`. */
-export async function holdersOf(ip: string, nodes: readonly string[] = NODES): Promise<string[]> {
+/** Nodes whose `ifname` (eth0 unless told) carries `ip`; a node without that interface carries nothing. */
+export async function holdersOf(ip: string, nodes: readonly string[] = NODES, ifname = 'eth0'): Promise<string[]> {
   const out: string[] = [];
-  for (const n of nodes) if ((await ipsOn(n)).includes(ip)) out.push(n);
+  for (const n of nodes) if ((await ipsOn(n, ifname)).includes(ip)) out.push(n);
   return out;
 }
 
@@ -53,20 +54,30 @@ export interface FailoverLabOptions {
   memberLeaseMs?: number;
 }
 
+/**
+ * A clean start for a test of the agents: no component of another test running, no
+ * fault left, BGP up, the CRDs, both namespaces, the heartbeat Secret, none of
+ * `appKinds` left in `appNs` and, with `clearGroups`, no ServiceGroup or LBNodeAgent in `sgNs`.
+ */
+export async function freshAgentLab(sgNs: string, appNs: string, opts: { appKinds: string; clearGroups: boolean }): Promise<void> {
+  await stopAllComponents();
+  await healAll(NODES);
+  await waitForBgp(30_000);
+  await applyCRDs();
+  await ensureNamespace(sgNs);
+  await ensureNamespace(appNs);
+  await ensureHeartbeatSecret(sgNs);
+  await kubectl(['delete', opts.appKinds, '--all', '-n', appNs, '--wait=true']);
+  if (opts.clearGroups) await kubectl(['delete', 'servicegroups,lbnodeagents', '--all', '-n', sgNs]);
+}
+
 export async function setUpFailoverLab(vipCount = 6, opts: FailoverLabOptions = {}): Promise<FailoverLab> {
   const env = {
     ...AGENT_ENV,
     ...(opts.memberLeaseMs === undefined ? {} : { PURELB_MEMBER_LEASE_MS: String(opts.memberLeaseMs) }),
     ...(opts.heartbeats === false ? { PURELB_HEARTBEAT_SECRET: 'purelb-heartbeats-disabled' } : {}),
   };
-  await stopAllComponents();
-  await healAll(NODES);
-  await waitForBgp(30_000);
-  await applyCRDs();
-  await ensureNamespace(SG_NS);
-  await ensureNamespace(APP_NS);
-  await ensureHeartbeatSecret(SG_NS);
-  await kubectl(['delete', 'svc', '--all', '-n', APP_NS, '--wait=true']);
+  await freshAgentLab(SG_NS, APP_NS, { appKinds: 'svc', clearGroups: false });
   await applyServiceGroup(SG_NS, 'failover-pool', { local: { v4pool: { subnet: '198.51.100.0/24', pool: '198.51.100.180-198.51.100.199', aggregation: 'default' } } });
   const allocatorPort = freePort();
   const allocator = startAllocator({ id: 'failover', namespace: SG_NS, metricsPort: allocatorPort });

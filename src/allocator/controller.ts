@@ -6,22 +6,25 @@
 
 import { isDeepStrictEqual } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import type { KubeConfig, V1LoadBalancerIngress, V1Service } from '@kubernetes/client-node';
+import type { KubeConfig, V1Service } from '@kubernetes/client-node';
 import { IPAM } from '../ipam/ipam.ts';
-import type { PoolConfig } from '../ipam/group.ts';
 import type { FailureReason } from '../ipam/pool.ts';
 import type { ReservationIssue } from '../ipam/ipam.ts';
 import { EventRecorder } from '../k8s/events.ts';
+import { Reporter } from '../k8s/reporter.ts';
 import { Informer, objectKey } from '../k8s/informer.ts';
 import type { ListResult } from '../k8s/informer.ts';
 import { WorkQueue, success } from '../k8s/workqueue.ts';
 import type { SyncResult } from '../k8s/workqueue.ts';
 import type { Logger } from '../log.ts';
-import { ANNOTATIONS, BRAND, GROUP, REASONS } from './annotations.ts';
-import { admits, buildConfiguration, createdAt, namespaceDefault } from './config.ts';
-import type { PoolConfiguration, ServiceGroupObject } from './config.ts';
-import { DEFAULT_POLICY, decide } from './request.ts';
-import type { AllocatorPolicy, PoolView } from './request.ts';
+import { ANNOTATIONS, BRAND, REASONS } from '../api/annotations.ts';
+import { GROUP } from '../api/meta.ts';
+import { createdAt, poolsInForce, recorded, resolveServiceGroups } from '../api/configuration.ts';
+import type { GroupState, ServiceGroupConfiguration, ServiceGroupObject } from '../api/configuration.ts';
+import { DEFAULT_POLICY, decide, poolViewOf } from './request.ts';
+import type { AllocatorPolicy } from './request.ts';
+import { ingressIPs } from '../api/service.ts';
+import { planServiceWrites } from './plan.ts';
 import { slimService } from './slim.ts';
 import { groupStatus } from './status.ts';
 import { allocationFailures, allocations } from './metrics.ts';
@@ -32,6 +35,7 @@ const CONFIG_KEY = '\u0000config';
 const WAIT_FOR_ADDRESS: ReadonlySet<FailureReason> = new Set(['PoolExhausted', 'AddressInUse', 'PortConflict', 'SharingKeyBound']);
 const SG_VERSION = 'v1';
 const mergePatch = () => setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const jsonPatch = () => setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
 
 export interface AllocatorOptions {
   kc: KubeConfig;
@@ -42,13 +46,6 @@ export interface AllocatorOptions {
   policy?: AllocatorPolicy;
   workers?: number;
   log: Logger;
-}
-
-/** The ingress list a Service should show for the addresses it holds, in its family order. */
-function ingressFor(svc: V1Service, addresses: readonly { family: string; address: string }[]): V1LoadBalancerIngress[] {
-  const order = svc.spec?.ipFamilies ?? ['IPv4', 'IPv6'];
-  const rank = (f: string) => (order.indexOf(f) < 0 ? 9 : order.indexOf(f));
-  return [...addresses].sort((a, b) => rank(a.family) - rank(b.family)).map((a) => ({ ip: a.address, ipMode: 'VIP' }));
 }
 
 /** The field an IPAM refusal is about, so that the Event names it; undefined when the message names the ServiceGroup. */
@@ -80,14 +77,6 @@ function olderThan(a: string | undefined, b: string): boolean {
   }
 }
 
-function ingressIPs(svc: V1Service): string[] {
-  return (svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? '').filter((ip) => ip !== '');
-}
-
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
 export class Allocator {
   readonly services: Informer<V1Service>;
   readonly groups: Informer<ServiceGroupObject>;
@@ -99,27 +88,25 @@ export class Allocator {
   private readonly policy: AllocatorPolicy;
   private readonly log: Logger;
   private ipam: IPAM | undefined;
-  private conf: PoolConfiguration | undefined;
-  private readonly lastGood = new Map<string, PoolConfig>();
+  private conf: ServiceGroupConfiguration | undefined;
   /**
    * Services refused for want of an address (pool exhausted, address or port taken,
    * sharing key bound elsewhere), by pool: retried when that pool gives addresses
    * back. Other refusals wait for the Service or the configuration to change.
    */
   private readonly waiting = new Map<string, string>();
-  /** The AllocationFailed message last recorded per Service: a retry that fails the same way writes nothing. */
-  private readonly failures = new Map<string, string>();
   /**
    * Our last write to each Service until the cache has caught up with it: the watch
    * event of our metadata patch often arrives before the one of our status patch, and
    * must not make us write the status (and an Event) a second time.
    */
   private readonly unwitnessed = new Map<string, { resourceVersion: string; ips: string; pool: string | undefined }>();
-  /** ConfigurationWarnings already recorded for existing allocations, per Service. */
-  private readonly reservationIssues = new Map<string, string>();
+  /**
+   * What was reported per Service or ServiceGroup: a retry that fails the same way, a
+   * resync or a reconfiguration writes no Event again.
+   */
+  private readonly reports = new Reporter<'failure' | 'warning' | 'reservation' | 'group'>();
   private readonly statusTimers = new Map<string, NodeJS.Timeout>();
-  private readonly groupReports = new Map<string, string>();
-  private readonly warned = new Map<string, string>();
   private workers: Promise<void>[] = [];
   private ready = false;
 
@@ -175,7 +162,7 @@ export class Allocator {
     const t0 = Date.now();
     await Promise.all([this.services.start(), this.groups.start()]);
     const synced = Date.now();
-    this.configure();
+    await this.configure();
     const reserved = this.reserveExisting();
     this.queue.addAll(this.services.keys());
     const n = this.opts.workers ?? 8;
@@ -195,49 +182,50 @@ export class Allocator {
     return this.queue.idle();
   }
 
-  private poolView(): PoolView {
-    const ipam = this.ipam as IPAM;
-    const conf = this.conf as PoolConfiguration;
-    return {
-      config: (g) => ipam.poolConfig(g),
-      poolOf: (a) => ipam.poolOf(a),
-      namespaceDefault: (ns) => namespaceDefault(conf, ns),
-      admits: (g, ns) => admits(conf, g, ns),
-    };
-  }
-
   private async sync(key: string): Promise<SyncResult> {
-    if (key === CONFIG_KEY) return this.configure() ? { kind: 'reprocessAll' } : success;
+    if (key === CONFIG_KEY) return (await this.configure()) ? { kind: 'reprocessAll' } : success;
     return this.syncService(key);
   }
 
   // ---- configuration ----
 
-  /** Builds the configuration from the ServiceGroups; false when it is what is already in force. */
-  private configure(): boolean {
+  /**
+   * Builds the configuration from the ServiceGroups; false when it is what is already in
+   * force. A group whose record of what is in force changes gets it written first: the
+   * IPAM (and so any allocation) uses it only once the agents can read it too. A failed
+   * write throws, and the queue retries the whole step.
+   */
+  private async configure(): Promise<boolean> {
     const objects = this.groups.list();
-    const conf = buildConfiguration(objects, this.lastGood);
+    const conf = resolveServiceGroups(objects);
     // A ServiceGroup event that changes nothing in force (the informer's first list,
     // a label edit) must not rebuild the IPAM: with thousands of Services that is a
     // burst of garbage and a pass over every Service for nothing.
     if (this.ipam !== undefined && this.conf !== undefined && isDeepStrictEqual([...conf.groups], [...this.conf.groups])) {
-      for (const obj of objects) this.reportGroup(obj);
+      for (const obj of objects) {
+        this.reportGroup(obj);
+        const state = conf.groups.get(obj.metadata?.name ?? '');
+        if (state && !recorded(obj, state)) this.scheduleGroupStatus(state.name);
+      }
       return false;
     }
+    const stale = objects.flatMap((obj) => {
+      const state = conf.groups.get(obj.metadata?.name ?? '');
+      return state && !recorded(obj, state) ? [{ obj, state }] : [];
+    });
+    await Promise.all(stale.map(({ obj, state }) => this.writeStatus(obj, state)));
     let issues: readonly ReservationIssue[] = [];
     if (this.ipam === undefined) {
-      const built = IPAM.build(conf.pools());
+      const built = IPAM.build(poolsInForce(conf));
       if (!built.ok) throw new Error(`configuration still overlaps: ${built.error.map((o) => o.message).join('; ')}`);
       this.ipam = built.value;
     } else {
-      const re = this.ipam.reconfigure(conf.pools());
+      const re = this.ipam.reconfigure(poolsInForce(conf));
       if (!re.ok) throw new Error(`configuration still overlaps: ${re.error.map((o) => o.message).join('; ')}`);
       this.ipam = re.value.ipam;
       issues = re.value.issues;
     }
     this.conf = conf;
-    for (const g of conf.groups.values()) if (g.current && g.config) this.lastGood.set(g.name, g.config);
-    for (const name of [...this.lastGood.keys()]) if (!conf.groups.has(name)) this.lastGood.delete(name);
     this.reportIssues(issues);
     for (const obj of objects) this.reportGroup(obj);
     for (const obj of objects) this.scheduleGroupStatus(obj.metadata?.name ?? '');
@@ -250,10 +238,15 @@ export class Allocator {
     const state = this.conf?.groups.get(name);
     if (!state) return;
     const problems = [...state.errors, ...state.warnings].map((i) => `${i.field}: ${i.message}${i.value ? ` (value "${i.value}")` : ''}`);
-    const fingerprint = `${obj.metadata?.generation}|${problems.join('|')}`;
-    if (this.groupReports.get(name) === fingerprint) return;
-    this.groupReports.set(name, fingerprint);
-    if (problems.length === 0) return;
+    if (problems.length === 0) {
+      this.reports.clear('group', name);
+      return;
+    }
+    this.reports.say('group', name, `${obj.metadata?.generation}|${problems.join('|')}`, () => this.recordGroupProblems(obj, state, problems));
+  }
+
+  private recordGroupProblems(obj: ServiceGroupObject, state: GroupState, problems: string[]): void {
+    const name = state.name;
     const kept = state.errors.length > 0 ? (state.config ? ' The last good configuration stays in force.' : ' The group is not in use.') : '';
     const target = { apiVersion: `${GROUP}/${SG_VERSION}`, kind: 'ServiceGroup', obj };
     const type = state.errors.length > 0 ? 'Warning' : 'Normal';
@@ -268,16 +261,15 @@ export class Allocator {
   private reportIssues(issues: readonly ReservationIssue[]): void {
     const byService = new Map<string, ReservationIssue[]>();
     for (const issue of issues) byService.set(issue.service, [...(byService.get(issue.service) ?? []), issue]);
-    for (const service of [...this.reservationIssues.keys()]) if (!byService.has(service)) this.reservationIssues.delete(service);
+    for (const service of this.reports.objects('reservation')) if (!byService.has(service)) this.reports.clear('reservation', service);
     for (const [service, list] of byService) {
-      const fingerprint = list.map((i) => i.message).join('|');
-      if (this.reservationIssues.get(service) === fingerprint) continue;
-      this.reservationIssues.set(service, fingerprint);
-      const svc = this.services.get(service);
-      for (const issue of list) {
-        this.log.warn('existing allocation outside the rules', { op: 'reserve', service, ip: issue.address, reason: issue.reason });
-        if (svc) this.events.record({ apiVersion: 'v1', kind: 'Service', obj: svc }, 'Warning', REASONS.configurationWarning, `${issue.message}; the address is kept until the Service or the pools change`);
-      }
+      this.reports.say('reservation', service, list.map((i) => i.message).join('|'), () => {
+        const svc = this.services.get(service);
+        for (const issue of list) {
+          this.log.warn('existing allocation outside the rules', { op: 'reserve', service, ip: issue.address, reason: issue.reason });
+          if (svc) this.events.record({ apiVersion: 'v1', kind: 'Service', obj: svc }, 'Warning', REASONS.configurationWarning, `${issue.message}; the address is kept until the Service or the pools change`);
+        }
+      });
     }
   }
 
@@ -294,14 +286,19 @@ export class Allocator {
   private async writeGroupStatus(name: string): Promise<void> {
     const obj = this.groups.get(`${this.opts.namespace}/${name}`);
     const state = this.conf?.groups.get(name);
-    if (!obj || !state || !this.ipam) return;
-    const stats = this.ipam.stats().find((s) => s.name === name);
-    const outside = this.ipam.outsideRanges().filter((o) => this.ipam?.allocation(o.service)?.pool === name);
-    const status = groupStatus(obj as Parameters<typeof groupStatus>[0], state, stats, outside);
-    if (isDeepStrictEqual(status, (obj as { status?: unknown }).status)) return;
+    if (obj && state) await this.writeStatus(obj, state);
+  }
+
+  /** The whole status, replaced (the allocator owns it): a merge patch would keep fields of an older in-force spec. */
+  private async writeStatus(obj: ServiceGroupObject, state: GroupState): Promise<void> {
+    const name = state.name;
+    const stats = this.ipam?.stats().find((s) => s.name === name);
+    const outside = this.ipam?.outsideRanges().filter((o) => this.ipam?.allocation(o.service)?.pool === name) ?? [];
+    const status = groupStatus(obj, state, stats, outside);
+    if (isDeepStrictEqual(status, obj.status)) return;
     await this.custom.patchNamespacedCustomObjectStatus(
-      { group: GROUP, version: SG_VERSION, namespace: this.opts.namespace, plural: 'servicegroups', name, body: { status } },
-      mergePatch(),
+      { group: GROUP, version: SG_VERSION, namespace: this.opts.namespace, plural: 'servicegroups', name, body: [{ op: 'add', path: '/status', value: status }] },
+      jsonPatch(),
     );
   }
 
@@ -336,19 +333,16 @@ export class Allocator {
   /** Records an AllocationFailed Event and log line, unless this Service already failed this way. */
   private fail(key: string, svc: V1Service, message: string, fields: Record<string, unknown> = {}): void {
     allocationFailures.inc({ reason: typeof fields.reason === 'string' ? fields.reason : 'InvalidRequest' });
-    const fingerprint = `${svc.metadata?.uid}|${message}`;
-    if (this.failures.get(key) === fingerprint) return;
-    this.failures.set(key, fingerprint);
-    this.events.record({ apiVersion: 'v1', kind: 'Service', obj: svc }, 'Warning', REASONS.allocationFailed, message);
-    this.log.warn('allocation failed', { op: 'allocate', service: key, err: message, ...fields });
+    this.reports.say('failure', key, `${svc.metadata?.uid}|${message}`, () => {
+      this.events.record({ apiVersion: 'v1', kind: 'Service', obj: svc }, 'Warning', REASONS.allocationFailed, message);
+      this.log.warn('allocation failed', { op: 'allocate', service: key, err: message, ...fields });
+    });
   }
 
   private forget(key: string): void {
     this.unwitnessed.delete(key);
     this.waiting.delete(key);
-    this.failures.delete(key);
-    this.warned.delete(key);
-    this.reservationIssues.delete(key);
+    this.reports.forget(key);
   }
 
   private async syncService(key: string): Promise<SyncResult> {
@@ -364,13 +358,13 @@ export class Allocator {
       return success;
     }
     const target = { apiVersion: 'v1', kind: 'Service', obj: svc };
-    const decision = decide(svc, this.poolView(), this.policy);
+    const decision = decide(svc, poolViewOf(this.ipam as IPAM, this.conf as ServiceGroupConfiguration), this.policy);
     this.warnOnce(key, svc, decision.kind === 'notOurs' ? [] : decision.warnings);
 
     if (decision.kind === 'notOurs') {
       this.unwitnessed.delete(key);
       this.waiting.delete(key);
-      this.failures.delete(key);
+      this.reports.clear('failure', key);
       const gone = ipam.release(key);
       const branded = svc.metadata?.annotations?.[ANNOTATIONS.allocatedBy] === BRAND;
       if (branded) {
@@ -399,10 +393,10 @@ export class Allocator {
       return success;
     }
     this.waiting.delete(key);
-    this.failures.delete(key);
+    this.reports.clear('failure', key);
     const alloc = result.value;
-    const wantIngress = ingressFor(svc, alloc.addresses);
-    const ips = wantIngress.map((i) => i.ip as string);
+    const writes = planServiceWrites(svc, alloc);
+    const ips = writes.ips;
     const written = this.unwitnessed.get(key);
     if (written !== undefined) {
       // The cache is behind our own last write of exactly this: writing again would
@@ -410,31 +404,27 @@ export class Allocator {
       if (olderThan(svc.metadata?.resourceVersion, written.resourceVersion) && written.ips === ips.join() && written.pool === alloc.pool) return success;
       this.unwitnessed.delete(key);
     }
-    const annotations = svc.metadata?.annotations ?? {};
-    const needMeta = annotations[ANNOTATIONS.allocatedBy] !== BRAND || annotations[ANNOTATIONS.allocatedFrom] !== alloc.pool;
-    const needStatus = !sameList(ingressIPs(svc), ips) || (svc.status?.loadBalancer?.ingress ?? []).some((i) => i.ipMode !== 'VIP');
     let writtenVersion: string | undefined;
-    if (needMeta) {
+    if (writes.meta) {
       const res = await this.core.patchNamespacedService(
         { name: svc.metadata?.name ?? '', namespace: svc.metadata?.namespace ?? '', body: { metadata: { annotations: { [ANNOTATIONS.allocatedBy]: BRAND, [ANNOTATIONS.allocatedFrom]: alloc.pool ?? '' } } } },
         mergePatch(),
       );
       writtenVersion = res.metadata?.resourceVersion;
     }
-    if (needStatus) {
+    if (writes.status) {
       const res = await this.core.patchNamespacedServiceStatus(
-        { name: svc.metadata?.name ?? '', namespace: svc.metadata?.namespace ?? '', body: { status: { loadBalancer: { ingress: wantIngress } } } },
+        { name: svc.metadata?.name ?? '', namespace: svc.metadata?.namespace ?? '', body: { status: { loadBalancer: { ingress: writes.ingress } } } },
         mergePatch(),
       );
       writtenVersion = res.metadata?.resourceVersion;
-      const previous = ingressIPs(svc).filter((ip) => !ips.includes(ip));
-      if (previous.length > 0) this.events.record(target, 'Normal', REASONS.addressReleased, `Released ${previous.join(', ')}`);
+      if (writes.released.length > 0) this.events.record(target, 'Normal', REASONS.addressReleased, `Released ${writes.released.join(', ')}`);
       this.events.record(target, 'Normal', REASONS.addressAssigned, `Assigned ${ips.join(', ')} from pool ${alloc.pool}`);
       allocations.inc({ pool: alloc.pool ?? '' });
       this.log.info('assigned addresses', { op: 'allocate', service: key, ip: ips.join(','), pool: alloc.pool });
     }
     if (writtenVersion !== undefined) this.unwitnessed.set(key, { resourceVersion: writtenVersion, ips: ips.join(), pool: alloc.pool });
-    if (alloc.changed || needStatus) {
+    if (alloc.changed || writes.status) {
       // A Service that moved gave its old addresses back.
       const freed = before !== undefined && before.addresses.some((b) => !alloc.addresses.some((a) => a.address === b.address));
       this.afterChange([alloc.pool, before?.pool], freed ? [before.pool] : []);
@@ -444,13 +434,13 @@ export class Allocator {
 
   /** ConfigurationWarning Events once per Service generation, not on every sync. */
   private warnOnce(key: string, svc: V1Service, warnings: readonly string[]): void {
-    const fingerprint = `${svc.metadata?.generation}|${warnings.join('|')}`;
-    if (warnings.length === 0 || this.warned.get(key) === fingerprint) {
-      if (warnings.length === 0) this.warned.delete(key);
+    if (warnings.length === 0) {
+      this.reports.clear('warning', key);
       return;
     }
-    this.warned.set(key, fingerprint);
-    for (const w of warnings) this.events.record({ apiVersion: 'v1', kind: 'Service', obj: svc }, 'Warning', REASONS.configurationWarning, w);
+    this.reports.say('warning', key, `${svc.metadata?.generation}|${warnings.join('|')}`, () => {
+      for (const w of warnings) this.events.record({ apiVersion: 'v1', kind: 'Service', obj: svc }, 'Warning', REASONS.configurationWarning, w);
+    });
   }
 
   /** After addresses changed hands in `pools`: their status; and where some were `freed`, the Services waiting there. */

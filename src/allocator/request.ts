@@ -6,9 +6,11 @@ import type { V1Service } from '@kubernetes/client-node';
 import { parseAddress } from '../ipam/address.ts';
 import type { Family } from '../ipam/address.ts';
 import type { PoolConfig } from '../ipam/group.ts';
-import type { AllocationRequest } from '../ipam/ipam.ts';
+import type { AllocationRequest, IPAM } from '../ipam/ipam.ts';
+import { admits, namespaceDefault } from '../api/configuration.ts';
+import type { ServiceGroupConfiguration } from '../api/configuration.ts';
 import type { Port } from '../ipam/sharing.ts';
-import { ANNOTATIONS, LOAD_BALANCER_CLASS } from './annotations.ts';
+import { ANNOTATIONS, LOAD_BALANCER_CLASS } from '../api/annotations.ts';
 
 export interface PoolView {
   config(group: string): PoolConfig | undefined;
@@ -18,6 +20,16 @@ export interface PoolView {
   namespaceDefault(namespace: string): string | undefined;
   /** False when the group restricts itself to other namespaces (`enforceNamespaces`). */
   admits(group: string, namespace: string): boolean;
+}
+
+/** The view of the configuration in force and the IPAM built from it. */
+export function poolViewOf(ipam: IPAM, conf: ServiceGroupConfiguration): PoolView {
+  return {
+    config: (g) => ipam.poolConfig(g),
+    poolOf: (a) => ipam.poolOf(a),
+    namespaceDefault: (ns) => namespaceDefault(conf, ns),
+    admits: (g, ns) => admits(conf, g, ns),
+  };
 }
 
 export interface AllocatorPolicy {

@@ -1,26 +1,12 @@
 // ServiceGroup status from the configuration and the IPAM's counts: pure, so that the
-// controller writes only when it differs from what the object already shows.
+// controller writes only when it differs from what the object already shows. It carries
+// the record of what is in force (`inForce`), which the agents follow.
 
+import type { GroupState, ServiceGroupObject } from '../api/configuration.ts';
+import type { ServiceGroupStatus } from '../api/servicegroup.ts';
 import type { PoolStats } from '../ipam/pool.ts';
-import type { GroupState, ServiceGroupObject } from './config.ts';
 
-export interface Condition {
-  type: 'Ready' | 'Conflict';
-  status: 'True' | 'False';
-  observedGeneration?: number;
-  lastTransitionTime: string;
-  reason: string;
-  message: string;
-}
-
-export interface ServiceGroupStatus {
-  observedGeneration?: number;
-  conditions: Condition[];
-  allocatedIPv4: number;
-  allocatedIPv6: number;
-  availableIPv4: number | string;
-  availableIPv6: number | string;
-}
+type Condition = NonNullable<ServiceGroupStatus['conditions']>[number];
 
 /** Exact counts: a number while it is safe, a decimal string beyond 2^53 (IPv6 pools). */
 export function count(n: bigint): number | string {
@@ -28,14 +14,14 @@ export function count(n: bigint): number | string {
 }
 
 export function groupStatus(
-  obj: ServiceGroupObject & { status?: { conditions?: Condition[] } },
+  obj: ServiceGroupObject,
   state: GroupState,
   stats: PoolStats | undefined,
   outside: ReadonlyArray<{ service: string; address: string }>,
   now: Date = new Date(),
 ): ServiceGroupStatus {
   const generation = obj.metadata?.generation;
-  const previous = obj.status?.conditions ?? [];
+  const previous = (obj.status as { conditions?: Condition[] } | undefined)?.conditions ?? [];
   const condition = (type: Condition['type'], status: Condition['status'], reason: string, message: string): Condition => {
     const old = previous.find((c) => c.type === type);
     const lastTransitionTime = old && old.status === status ? old.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -56,6 +42,7 @@ export function groupStatus(
     conflict = condition('Conflict', 'False', 'NoConflict', 'no overlap with other groups');
   }
   return {
+    ...(state.inForce === undefined ? {} : { inForce: state.inForce }),
     ...(generation === undefined ? {} : { observedGeneration: generation }),
     conditions: [ready, conflict],
     allocatedIPv4: Number(stats?.IPv4.inUse ?? 0n),

@@ -8,6 +8,7 @@ import { stringify } from 'yaml';
 import { z } from 'zod';
 import { LBNodeAgentSpec, LBNodeAgentStatus } from './lbnodeagent.ts';
 import { GROUP, VERSIONS } from './meta.ts';
+import { VALIDATIONS_KEY } from './rules.ts';
 import { ServiceGroupSpec, ServiceGroupStatus } from './servicegroup.ts';
 
 type Schema = { [key: string]: unknown };
@@ -94,6 +95,21 @@ function structural(schema: z.ZodType, at: string): Schema {
   return toStructural(z.toJSONSchema(schema, { io: 'input', unrepresentable: 'throw' }) as Schema, at);
 }
 
+/**
+ * Without CEL rules: the status is written by the allocator only, with copies of specs
+ * that passed admission, and the rules would double the CRD's estimated CEL cost.
+ */
+export function withoutRules(s: Schema): Schema {
+  const out: Schema = {};
+  for (const [key, value] of Object.entries(s)) {
+    if (key === VALIDATIONS_KEY) continue;
+    if (key === 'properties' && isSchema(value)) {
+      out[key] = Object.fromEntries(Object.entries(value).map(([name, child]) => [name, withoutRules(child as Schema)]));
+    } else out[key] = isSchema(value) && (key === 'items' || key === 'additionalProperties') ? withoutRules(value) : value;
+  }
+  return out;
+}
+
 interface PrinterColumn {
   name: string;
   type: 'string' | 'integer' | 'date';
@@ -160,7 +176,7 @@ export function openAPISchema(def: KindDefinition): Schema {
       kind: { type: 'string' },
       metadata: { type: 'object' },
       spec: structural(def.spec, `${def.kind}.spec`),
-      status: structural(def.status, `${def.kind}.status`),
+      status: withoutRules(structural(def.status, `${def.kind}.status`)),
     },
   };
 }

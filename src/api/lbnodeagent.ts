@@ -70,7 +70,7 @@ export const GarpConfig = z
     enabled: z.boolean().optional().describe('Send gratuitous ARP / unsolicited NA after adding an address (default true).'),
     count: z.int().min(1).max(10).optional().describe('How many to send (default 3).'),
     interval: duration('interval').optional().describe('Time between them (default 500ms).'),
-    initialDelay: duration('initialDelay').optional().describe('Wait after adding the address (default 100ms).'),
+    initialDelay: duration('initialDelay').optional().describe('Wait after adding the address (default 0s).'),
     verifyBeforeSend: z
       .boolean()
       .optional()
@@ -94,7 +94,12 @@ const InterfaceAddressConfig = withRules(
       .max(MAX_LIFETIME)
       .optional()
       .describe('Seconds the address stays valid; 0 = permanent, else at least 60. The agent renews it.'),
-    preferredLifetime: z.int().min(0).max(MAX_LIFETIME).optional().describe('Seconds it stays preferred; at most validLifetime.'),
+    preferredLifetime: z
+      .int()
+      .min(0)
+      .max(MAX_LIFETIME)
+      .optional()
+      .describe('Seconds it stays preferred; at most validLifetime; unset or 0: validLifetime.'),
     noPrefixRoute: z.boolean().optional().describe('Add the address without a prefix route.'),
   }),
   [
@@ -116,7 +121,7 @@ const InterfaceAddressConfig = withRules(
 
 export const AddressConfig = z
   .strictObject({
-    localInterface: InterfaceAddressConfig.optional().describe('Addresses on the local interface (defaults: 300 s, no prefix route).'),
+    localInterface: InterfaceAddressConfig.optional().describe('Addresses on the local interface (defaults: 5 s, renewed while the agent runs; no prefix route).'),
     dummyInterface: InterfaceAddressConfig.optional().describe('Addresses on the dummy interface (defaults: permanent, prefix route).'),
   })
   .describe('Lifetimes and flags of the addresses the agent adds.');

@@ -69,7 +69,6 @@ describe('normalizeServiceGroup', () => {
     const g = group(named(MORE_GOOD, 'dual-stack-lists'));
     assert.equal(g.pools.multiPool, true);
     assert.equal(g.pools.balancePools, false);
-    assert.equal(g.skipIPv6DAD, true);
     assert.deepEqual(g.namespaces, ['team-a', 'team-b']);
     assert.equal(g.enforceNamespaces, true);
     assert.equal(g.namespaceDefault, true);
@@ -101,6 +100,14 @@ describe('normalizeServiceGroup', () => {
     );
   });
 
+  it('warns that skipIPv6DAD: false is ignored, naming the field', () => {
+    const base = named(MORE_GOOD, 'dual-stack-lists') as unknown as { spec: { local: Record<string, unknown> } };
+    const r = normalizeServiceGroup({ ...base, spec: { ...base.spec, local: { ...base.spec.local, skipIPv6DAD: false } } });
+    assert.ok(r.ok);
+    assert.deepEqual(r.warnings.map((w) => [w.field, w.value]), [['spec.local.skipIPv6DAD', 'false']]);
+    assert.deepEqual(group(base).pools, r.value.pools);
+  });
+
   it('refuses an object of another group or kind', () => {
     for (const m of [{ ...V2_REFERENCE[1]!, apiVersion: 'metallb.io/v1beta1' }, { ...V2_REFERENCE[1]!, kind: 'IPAddressPool' }]) {
       assert.ok(!normalizeServiceGroup(m).ok);
@@ -120,7 +127,7 @@ describe('normalizeLBNodeAgent', () => {
       interfaces: [],
       garp: LBNODEAGENT_DEFAULTS.garp,
       addresses: {
-        local: { validLifetime: 300, preferredLifetime: 300, noPrefixRoute: true },
+        local: { validLifetime: 5, preferredLifetime: 5, noPrefixRoute: true },
         dummy: { validLifetime: 0, preferredLifetime: 0, noPrefixRoute: false },
       },
     });
@@ -155,6 +162,11 @@ describe('normalizeLBNodeAgent', () => {
     const a = agent(m);
     assert.equal(a.dummyInterface, 'lb0');
     assert.ok((a.localInterface as RegExp).test('eth0'));
+  });
+
+  it('a preferred lifetime of 0 under a finite valid one means the valid one', () => {
+    const a = agent({ ...V2_REFERENCE[0]!, spec: { local: { addressConfig: { dummyInterface: { validLifetime: 600, preferredLifetime: 0 } } } } });
+    assert.deepEqual(a.addresses.dummy, { validLifetime: 600, preferredLifetime: 600, noPrefixRoute: false });
   });
 
   it('uses the v1 names', () => {

@@ -58,7 +58,6 @@ function identity(metadata: { name: string; namespace?: string | undefined }): I
 export interface ServiceGroupConfig extends Identity {
   /** Announcement, ranges per family in allocation order, multiPool / balancePools. */
   pools: PoolConfig;
-  skipIPv6DAD: boolean;
   /** Namespaces served by default; empty: every namespace. */
   namespaces: readonly string[];
   enforceNamespaces: boolean;
@@ -71,17 +70,21 @@ export function normalizeServiceGroup(object: unknown): Validated<ServiceGroupCo
   const { metadata, spec } = parsed.data;
   const pools = parseServiceGroupSpec(spec);
   if (!pools.ok) return pools;
+  const warnings = [...pools.warnings];
+  // IPv6 VIPs are always added without DAD: it would hold a moved address back for a second or more.
+  if (spec.local?.skipIPv6DAD === false) {
+    warnings.push({ field: 'spec.local.skipIPv6DAD', value: 'false', message: 'ignored: purelb-ts always adds IPv6 addresses without duplicate address detection' });
+  }
   return {
     ok: true,
     value: {
       ...identity(metadata),
       pools: pools.value,
-      skipIPv6DAD: spec.local?.skipIPv6DAD ?? false,
       namespaces: spec.namespaces ?? [],
       enforceNamespaces: spec.enforceNamespaces ?? false,
       namespaceDefault: spec.namespaceDefault ?? false,
     },
-    warnings: pools.warnings,
+    warnings,
   };
 }
 
@@ -97,9 +100,9 @@ export interface GarpSettings {
 }
 
 export interface AddressSettings {
-  /** Seconds; 0 means permanent. */
+  /** Seconds; 0 means permanent. The agent renews a finite lifetime while it runs. */
   validLifetime: number;
-  /** Seconds; 0 means permanent. */
+  /** Seconds, at most validLifetime (0 when that is permanent). */
   preferredLifetime: number;
   noPrefixRoute: boolean;
 }
@@ -117,16 +120,20 @@ export interface LBNodeAgentConfig extends Identity {
 }
 
 /**
- * What an absent field means. Gratuitous announcements are on (the kernel sends none
- * when an address is added); the rest follows PureLB, including the finite lifetime of
- * local-interface addresses, which keeps CNIs from taking a VIP for the node's address.
+ * What an absent field means; the only place these values live (the announcer and the
+ * docs follow them). Gratuitous announcements are on (the kernel sends none when an
+ * address is added), and the first leaves at once: with IPv6 DAD skipped nothing needs
+ * to settle, and a failover's budget is under a second. Local-interface addresses get a
+ * 5 s lifetime, renewed by the agent: a dead-man switch, so the VIPs of an agent that
+ * died while its node lives leave the kernel within 5 s (docs/failover.md); a finite
+ * lifetime also keeps CNIs from taking a VIP for the node's address, as in PureLB.
  */
 export const LBNODEAGENT_DEFAULTS = {
   localInterface: 'default',
   dummyInterface: 'kube-lb0',
-  garp: { enabled: true, count: 3, intervalMs: 500, initialDelayMs: 100, verifyBeforeSend: true },
+  garp: { enabled: true, count: 3, intervalMs: 500, initialDelayMs: 0, verifyBeforeSend: true },
   addresses: {
-    local: { validLifetime: 300, noPrefixRoute: true },
+    local: { validLifetime: 5, noPrefixRoute: true },
     dummy: { validLifetime: 0, noPrefixRoute: false },
   },
 } as const;
@@ -138,7 +145,8 @@ function addressSettings(
   const validLifetime = given?.validLifetime ?? defaults.validLifetime;
   return {
     validLifetime,
-    preferredLifetime: given?.preferredLifetime ?? validLifetime,
+    // 0 cannot mean "permanent" below a finite valid lifetime (the kernel reads it as deprecated at once).
+    preferredLifetime: given?.preferredLifetime || validLifetime,
     noPrefixRoute: given?.noPrefixRoute ?? defaults.noPrefixRoute,
   };
 }
@@ -146,7 +154,13 @@ function addressSettings(
 export function normalizeLBNodeAgent(object: unknown): Validated<LBNodeAgentConfig> {
   const parsed = LBNodeAgent.safeParse(object);
   if (!parsed.success) return { ok: false, errors: zodIssues(parsed.error, object) };
-  const { metadata, spec } = parsed.data;
+  return { ok: true, ...fromSpec(identity(parsed.data.metadata), parsed.data.spec) };
+}
+
+/** What the agents do when no LBNodeAgent applies to their node. */
+export const DEFAULT_LBNODEAGENT_CONFIG: LBNodeAgentConfig = fromSpec({ name: '', namespace: '' }, {}).value;
+
+function fromSpec(id: Identity, spec: LBNodeAgent['spec']): { value: LBNodeAgentConfig; warnings: FieldIssue[] } {
   const local = spec.local ?? {};
   const warnings: FieldIssue[] = [];
   const garp = local.garpConfig ?? {};
@@ -161,9 +175,8 @@ export function normalizeLBNodeAgent(object: unknown): Validated<LBNodeAgentConf
   const pattern = local.localInterface ?? local.localint ?? d.localInterface;
   const ms = (text: string | undefined, fallback: number) => (text === undefined ? fallback : parseDuration(text)!);
   return {
-    ok: true,
     value: {
-      ...identity(metadata),
+      ...id,
       nodeSelector: spec.nodeSelector,
       localInterface: pattern === 'default' ? 'default' : new RegExp(`^(?:${pattern})$`),
       dummyInterface: local.dummyInterface ?? local.extlbint ?? d.dummyInterface,

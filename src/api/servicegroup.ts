@@ -33,7 +33,7 @@ const allocationShape = {
 };
 
 const skipDadShape = {
-  skipIPv6DAD: z.boolean().optional().describe('Add IPv6 addresses without duplicate address detection.'),
+  skipIPv6DAD: z.boolean().optional().describe('PureLB: add IPv6 addresses without DAD. purelb-ts always does; false is ignored with a warning.'),
 };
 
 /** Rules of `spec.local` / `spec.remote`; which fields exist decides which rules apply. */
@@ -150,7 +150,21 @@ export const ServiceGroupSpecV2 = specV2(LocalV2);
 /** What the CRD serves for both versions and what the controllers read. */
 export const ServiceGroupSpec = specV2(LocalServed);
 
+/**
+ * The configuration in force, written by the allocator when it accepts a spec: the
+ * allocator after a restart and every agent read the last good configuration from here,
+ * so a refused edit changes nothing anywhere. Absent: the group was never accepted.
+ */
+export const InForce = z
+  .strictObject({
+    generation: z.int().min(0).describe('The generation whose spec this is.'),
+    spec: ServiceGroupSpec.describe('A copy of that spec.'),
+  })
+  .describe('The configuration in force: the last spec the allocator accepted. Absent: none was.');
+export type InForce = z.infer<typeof InForce>;
+
 export const ServiceGroupStatus = z.strictObject({
+  inForce: InForce.optional(),
   observedGeneration: z.int().min(0).optional().describe('The generation the allocator last acted on.'),
   conditions: conditionList(SERVICE_GROUP_CONDITIONS)
     .optional()

@@ -8,7 +8,7 @@
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { GROUP } from '../allocator/annotations.ts';
+import { GROUP } from '../api/meta.ts';
 import { statusReport } from './status.ts';
 import type { ServiceGroupObject } from './status.ts';
 import { formatVerdicts, validateText } from './validate.ts';

@@ -5,7 +5,7 @@
 
 import { isIP } from 'node:net';
 import type { V1Service } from '@kubernetes/client-node';
-import { ANNOTATIONS, BRAND } from '../allocator/annotations.ts';
+import { ANNOTATIONS, BRAND } from '../api/annotations.ts';
 
 export interface ServiceGroupObject {
   metadata?: { name?: string };

@@ -107,3 +107,18 @@ test('the CLI exits 1 and prints field-level errors for a bad file, 0 for a good
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('ServiceGroups of one namespace are checked as one configuration: an overlap across groups is an error naming both', () => {
+  const group = (name: string, namespace: string, pool: string) => ({
+    apiVersion: 'purelb.io/v2',
+    kind: 'ServiceGroup',
+    metadata: { name, namespace },
+    spec: { local: { v4pool: { subnet: '198.51.100.0/24', pool, aggregation: 'default' } } },
+  });
+  const verdicts = validateText(
+    yaml([group('a', 'purelb', '198.51.100.64-198.51.100.126'), group('b', 'purelb', '198.51.100.120-198.51.100.130'), group('c', 'elsewhere', '198.51.100.64-198.51.100.70')]),
+  );
+  assert.deepEqual(verdicts.map((v) => v.errors.length), [0, 1, 0]);
+  assert.equal(verdicts[1]?.errors[0]?.field, 'spec.local.v4pool');
+  assert.match(verdicts[1]?.errors[0]?.message ?? '', /ServiceGroup a overlaps .*ServiceGroup b on 198\.51\.100\.120-198\.51\.100\.126/);
+});

@@ -1,8 +1,10 @@
 // Offline checks of manifests with the same zod schemas the CRDs are generated from:
 // each purelb.io document is checked against the exact schema of its version (PureLB's
 // v1 or v2 fields), then normalised as the controllers would (ranges parsed, pools
-// inside subnets, host bits); Services get their purelb.io annotations checked. No
-// cluster is needed, so this runs in CI before anything is applied.
+// inside subnets, host bits); the ServiceGroups of a namespace are then checked as one
+// configuration by the allocator's own rule (no overlaps across groups); Services get
+// their purelb.io annotations checked. No cluster is needed, so this runs in CI before
+// anything is applied.
 
 import { parseAllDocuments } from 'yaml';
 import type { z } from 'zod';
@@ -10,7 +12,9 @@ import { LBNodeAgentV1, LBNodeAgentV2 } from '../api/lbnodeagent.ts';
 import { normalizeLBNodeAgent, normalizeServiceGroup, zodIssues } from '../api/normalize.ts';
 import type { FieldIssue } from '../api/normalize.ts';
 import { ServiceGroupV1, ServiceGroupV2 } from '../api/servicegroup.ts';
-import { ANNOTATIONS } from '../allocator/annotations.ts';
+import { ANNOTATIONS } from '../api/annotations.ts';
+import { resolveServiceGroups } from '../api/configuration.ts';
+import type { ServiceGroupObject } from '../api/configuration.ts';
 import { parseAddress } from '../ipam/address.ts';
 
 export interface DocumentVerdict {
@@ -88,6 +92,7 @@ function checkService(doc: Doc, errors: FieldIssue[], warnings: FieldIssue[]): v
 /** Verdicts for every document of one YAML text (a file may hold several, `---`-separated). */
 export function validateText(text: string): DocumentVerdict[] {
   const verdicts: DocumentVerdict[] = [];
+  const groups: Array<{ doc: Doc; verdict: DocumentVerdict }> = [];
   for (const [i, parsed] of parseAllDocuments(text).entries()) {
     const index = i + 1;
     if (parsed.errors.length > 0) {
@@ -108,8 +113,23 @@ export function validateText(text: string): DocumentVerdict[] {
     else if (d.apiVersion === 'v1' && d.kind === 'Service') checkService(d, errors, warnings);
     else skipped = true;
     verdicts.push({ index, what: describe(d), errors, warnings, skipped });
+    if (d.kind === 'ServiceGroup' && errors.length === 0) groups.push({ doc: d, verdict: verdicts.at(-1) as DocumentVerdict });
   }
+  checkAcrossGroups(groups);
   return verdicts;
+}
+
+/**
+ * Overlaps between the valid ServiceGroups of each namespace, as the allocator would
+ * refuse them: the later group (by name, as manifests carry no creation time) is the one
+ * refused, and its error names the other.
+ */
+function checkAcrossGroups(groups: ReadonlyArray<{ doc: Doc; verdict: DocumentVerdict }>): void {
+  const byNamespace = Map.groupBy(groups, (g) => String(g.doc.metadata?.namespace ?? 'default'));
+  for (const members of byNamespace.values()) {
+    const conf = resolveServiceGroups(members.map((g) => g.doc as ServiceGroupObject));
+    for (const g of members) merge(g.verdict.errors, conf.groups.get(String(g.doc.metadata?.name))?.errors ?? []);
+  }
 }
 
 /** `file#2: ServiceGroup purelb/x (purelb.io/v1): error: spec.local.v4pool.pool: … (value "banana")`. */

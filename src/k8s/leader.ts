@@ -10,6 +10,7 @@ import type { KubeConfig, V1Lease } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../log.ts';
 import { Informer } from './informer.ts';
+import { writeLease } from './lease.ts';
 
 export interface LeaderOptions {
   namespace: string;
@@ -19,10 +20,6 @@ export interface LeaderOptions {
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
   log?: Logger;
-}
-
-function httpCode(err: unknown): number | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err ? Number((err as { code: unknown }).code) : undefined;
 }
 
 export class LeaderElector {
@@ -119,42 +116,32 @@ export class LeaderElector {
     const { namespace, name, identity } = this.opts;
     const durationS = Math.ceil(this.opts.leaseDurationMs / 1000);
     const now = new V1MicroTime();
-    let lease: V1Lease;
     try {
-      lease = await this.api.readNamespacedLease({ name, namespace });
-    } catch (err) {
-      if (httpCode(err) !== 404) return false;
-      try {
-        await this.api.createNamespacedLease({
-          namespace,
-          body: { metadata: { name, namespace }, spec: { holderIdentity: identity, leaseDurationSeconds: durationS, acquireTime: now, renewTime: now, leaseTransitions: 0 } },
-        });
-        return true;
-      } catch {
-        return false;
-      }
-    }
-    const spec = lease.spec ?? {};
-    const holder = spec.holderIdentity ?? '';
-    const renew = spec.renewTime ? new Date(spec.renewTime).toISOString() : '';
-    if (!this.observed || this.observed.holder !== holder || this.observed.renew !== renew) {
-      this.observed = { holder, renew, at: Date.now() };
-    }
-    const theirDurationMs = (spec.leaseDurationSeconds ?? durationS) * 1000;
-    const held = holder !== '' && holder !== identity && this.observed.at + theirDurationMs > Date.now();
-    if (held) return false;
-    const takeover = holder !== identity;
-    lease.spec = {
-      ...spec,
-      holderIdentity: identity,
-      leaseDurationSeconds: durationS,
-      renewTime: now,
-      acquireTime: takeover ? now : spec.acquireTime,
-      leaseTransitions: (spec.leaseTransitions ?? 0) + (takeover ? 1 : 0),
-    };
-    try {
-      await this.api.replaceNamespacedLease({ name, namespace, body: lease });
-      return true;
+      return await writeLease(this.api, namespace, name, (lease) => {
+        if (lease === undefined) {
+          return { metadata: { name, namespace }, spec: { holderIdentity: identity, leaseDurationSeconds: durationS, acquireTime: now, renewTime: now, leaseTransitions: 0 } };
+        }
+        const spec = lease.spec ?? {};
+        const holder = spec.holderIdentity ?? '';
+        const renew = spec.renewTime ? new Date(spec.renewTime).toISOString() : '';
+        if (!this.observed || this.observed.holder !== holder || this.observed.renew !== renew) {
+          this.observed = { holder, renew, at: Date.now() };
+        }
+        const theirDurationMs = (spec.leaseDurationSeconds ?? durationS) * 1000;
+        if (holder !== '' && holder !== identity && this.observed.at + theirDurationMs > Date.now()) return undefined;
+        const takeover = holder !== identity;
+        return {
+          ...lease,
+          spec: {
+            ...spec,
+            holderIdentity: identity,
+            leaseDurationSeconds: durationS,
+            renewTime: now,
+            acquireTime: takeover ? now : spec.acquireTime,
+            leaseTransitions: (spec.leaseTransitions ?? 0) + (takeover ? 1 : 0),
+          },
+        };
+      });
     } catch {
       return false;
     }

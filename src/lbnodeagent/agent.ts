@@ -3,23 +3,32 @@
 // periodic timer — asks for one reconcile; reconciles never overlap and coalesce. Each
 // reconcile reads the kernel afresh, so a VIP deleted by hand comes back and a stray
 // VIP an earlier run added goes away. Only addresses marked as ours are ever touched.
+//
+// The stages, each pure but the last: snapshot (snapshot.ts, from the informers and
+// membership) → desired (desired.ts) → plan (plan.ts, against the kernel's addresses)
+// → apply (here: netlink, announcements, then the announcing annotations beside).
 
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { KubeConfig, V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
 import { DiscoveryV1Api } from '@kubernetes/client-node';
-import { parseServiceGroupSpec } from '../ipam/group.ts';
-import type { PoolConfig } from '../ipam/group.ts';
+import { DEFAULT_LBNODEAGENT_CONFIG, formatIssue } from '../api/normalize.ts';
+import type { LBNodeAgentConfig } from '../api/normalize.ts';
+import { selects } from '../api/selector.ts';
 import { EventRecorder } from '../k8s/events.ts';
-import { Informer, objectKey } from '../k8s/informer.ts';
+import { Informer } from '../k8s/informer.ts';
 import type { Logger } from '../log.ts';
-import type { HostNetwork, InterfaceAddress, Link } from '../netlink/host-network.ts';
-import { ANNOTATIONS, BRAND, GROUP, REASONS } from '../allocator/annotations.ts';
+import type { HostNetwork, Link } from '../netlink/host-network.ts';
+import { ANNOTATIONS, REASONS } from '../api/annotations.ts';
+import { GROUP } from '../api/meta.ts';
 import type { Announcer } from './announce/announcer.ts';
-import { DEFAULT_AGENT_CONFIG, agentConfigFrom, selects } from './config.ts';
-import type { AgentConfig } from './config.ts';
-import { annotationWriter, desiredAnnouncements, nonlocalAnnouncers } from './desired.ts';
-import type { Announcement, ServiceView, Snapshot } from './desired.ts';
-import { mergeAnnouncing } from './announcing.ts';
+import { desiredAnnouncements } from './desired.ts';
+import { chooseAgentConfig } from './agent-config.ts';
+import { resolveLocalInterface } from './local-interface.ts';
+import { planKernel } from './plan.ts';
+import { buildSnapshot } from './snapshot.ts';
+import type { KernelPlan } from './plan.ts';
+import type { Announcement, Snapshot } from './desired.ts';
+import { mergeAnnouncing, ownedEntries } from './announcing.ts';
 import type { OwnedEntries } from './announcing.ts';
 import type { Family } from '../ipam/address.ts';
 import type { MembershipSource } from './membership.ts';
@@ -32,6 +41,7 @@ interface CustomObject {
   kind?: string;
   metadata?: { name?: string; namespace?: string; uid?: string; generation?: number };
   spec?: unknown;
+  status?: unknown;
 }
 
 export interface AgentOptions {
@@ -46,13 +56,8 @@ export interface AgentOptions {
     stop(): Promise<void>;
   };
   log: Logger;
-  /** Periodic re-read of the kernel to repair drift. */
+  /** Periodic re-read of the kernel to repair drift; shorter when lifetimes need renewing sooner. */
   reconcileIntervalMs?: number;
-  /**
-   * Lifetime in seconds of local VIPs, renewed by every reconcile: if the agent dies
-   * while the node lives, its VIPs leave the kernel by themselves. 0 disables.
-   */
-  deadmanSec?: number;
 }
 
 export interface AgentStats {
@@ -60,10 +65,6 @@ export interface AgentStats {
   added: number;
   removed: number;
   lastReconcileMs: number;
-}
-
-function cidrOf(a: InterfaceAddress): string {
-  return `${a.ip}/${a.prefix}`;
 }
 
 /** The label Kubernetes itself uses to keep a node out of load balancers' target sets. */
@@ -78,7 +79,7 @@ export class Agent {
   private readonly groups: Informer<CustomObject>;
   private readonly agents: Informer<CustomObject>;
   private readonly events: EventRecorder;
-  private config: AgentConfig = DEFAULT_AGENT_CONFIG;
+  private config: LBNodeAgentConfig = DEFAULT_LBNODEAGENT_CONFIG;
   private configProblems = '';
   private nodeLabels: Record<string, string> = {};
   /** This node is cordoned (`kubectl cordon`/`drain`) or excluded from load balancers: it hands everything over. */
@@ -92,7 +93,7 @@ export class Agent {
   private started = false;
   private reconciled: () => void = () => {};
   private readonly firstReconcile = new Promise<void>((resolve) => (this.reconciled = resolve));
-  private timer: NodeJS.Timeout | undefined;
+  private timer: { handle: NodeJS.Timeout; everyMs: number } | undefined;
   private unwatch: (() => void) | undefined;
   /** The annotation part this agent last wrote, per service (a fingerprint). */
   private announced = new Map<string, string>();
@@ -101,6 +102,8 @@ export class Agent {
   /** `family|service` whose dummy-interface entries this agent wrote last. */
   private readonly nonlocalWriter = new Set<string>();
   private readonly garpAborts = new Map<string, AbortController>();
+  /** The kernel read in flight for holds(), shared. */
+  private holdings: Promise<Set<string>> | undefined;
   /** Bumped by every informer event and membership change. */
   private inputsVersion = 0;
   private decided: { version: string; snapshot: Snapshot; desired: Announcement[]; annotated: boolean } | undefined;
@@ -194,10 +197,7 @@ export class Agent {
       this.trigger();
     });
     this.unwatch = () => sub.close();
-    const deadmanMs = (this.opts.deadmanSec ?? 0) * 1000;
-    const every = Math.min(this.opts.reconcileIntervalMs ?? 10_000, deadmanMs > 0 ? deadmanMs / 3 : Infinity);
-    this.timer = setInterval(() => this.trigger(), every);
-    this.timer.unref();
+    this.armTimer();
     this.started = true;
     this.trigger();
     await this.firstReconcile;
@@ -213,7 +213,7 @@ export class Agent {
    */
   async stop(opts: { keepRouted?: boolean } = {}): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearInterval(this.timer.handle);
     this.unwatch?.();
     for (const a of this.garpAborts.values()) a.abort();
     // Leave first: peers re-elect while we withdraw, so the hand-over gap is short.
@@ -257,94 +257,56 @@ export class Agent {
     })();
   }
 
+  /**
+   * The periodic pass, at least three times per finite address lifetime: every pass
+   * renews the lifetimes, so an address expires only when the agent is gone.
+   */
+  private armTimer(): void {
+    const finite = [this.config.addresses.local, this.config.addresses.dummy].map((a) => a.validLifetime).filter((s) => s > 0);
+    const everyMs = Math.min(this.opts.reconcileIntervalMs ?? 10_000, ...finite.map((s) => (s * 1000) / 3));
+    if (this.timer?.everyMs === everyMs) return;
+    if (this.timer) clearInterval(this.timer.handle);
+    this.timer = { handle: setInterval(() => this.trigger(), everyMs), everyMs };
+    this.timer.handle.unref();
+  }
+
   private eligible(): boolean {
     return !this.outOfService && selects(this.config.nodeSelector, this.nodeLabels);
   }
 
-  /** The LBNodeAgent named `default`, else the first (by name) whose selector picks this node. */
+  /** The LBNodeAgent in force for this node (agent-config.ts); a Warning Event names its problems once. */
   private pickConfig(): void {
-    const all = this.agents.list().sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
-    const chosen = all.find((a) => a.metadata?.name === 'default') ?? all.find((a) => selects(agentConfigFrom(a.spec).config.nodeSelector, this.nodeLabels));
-    const parsed = chosen ? agentConfigFrom(chosen.spec) : { config: DEFAULT_AGENT_CONFIG, problems: [] };
-    this.config = parsed.config;
-    const problems = parsed.problems.join('; ');
+    const { config, chosen, issues, refused } = chooseAgentConfig(this.agents.list(), this.nodeLabels, this.config);
+    this.config = config;
+    const problems = issues.map((i) => `${formatIssue(i)}${i.value === '' ? '' : ` (value "${i.value}")`}`).join('; ');
     if (chosen && problems !== '' && problems !== this.configProblems) {
-      this.events.record({ apiVersion: `${GROUP}/v1`, kind: 'LBNodeAgent', obj: chosen as never }, 'Warning', REASONS.configurationWarning, `node ${this.opts.node}: ${problems}`);
+      const kept = refused ? '; the configuration in use stays' : '';
+      this.events.record({ apiVersion: `${GROUP}/v1`, kind: 'LBNodeAgent', obj: chosen as never }, 'Warning', REASONS.configurationWarning, `node ${this.opts.node}: ${problems}${kept}`);
     }
     this.configProblems = problems;
   }
 
   private async resolveLocalInterface(): Promise<void> {
-    const net = this.opts.net;
-    let link: Link | undefined;
-    if (this.config.localInterface === 'default') {
-      link = (await net.defaultRouteLink('IPv4')) ?? (await net.defaultRouteLink('IPv6'));
-    } else {
-      const re = this.config.localInterface;
-      link = (await net.listLinks()).filter((l) => re.test(l.name)).sort((a, b) => a.index - b.index)[0];
-    }
-    const names = new Set([link?.name, ...this.config.extraInterfaces].filter((n): n is string => n !== undefined));
-    const links = (await net.listLinks()).filter((l) => names.has(l.name));
-    const subnets = new Set<string>();
-    for (const l of links) {
-      for (const a of await net.listAddresses({ ifindex: l.index })) {
-        if (a.ours || a.scope !== 0) continue;
-        const cidr = networkOf(a);
-        if (cidr) subnets.add(cidr);
-      }
-    }
-    if (link?.name !== this.localLink?.name) this.log.info('local interface', { op: 'config', node: this.opts.node, interface: link?.name ?? '(none)', subnets: [...subnets] });
+    const { link, subnets } = await resolveLocalInterface(this.opts.net, this.config);
+    if (link?.name !== this.localLink?.name) this.log.info('local interface', { op: 'config', node: this.opts.node, interface: link?.name ?? '(none)', subnets });
     this.localLink = link;
-    this.localSubnets = [...subnets].sort();
+    this.localSubnets = subnets;
   }
 
   private snapshot(): Snapshot {
-    const groups = new Map<string, PoolConfig>();
-    for (const g of this.groups.list()) {
-      const parsed = parseServiceGroupSpec(g.spec);
-      if (parsed.ok && g.metadata?.name) groups.set(g.metadata.name, parsed.value);
-    }
-    const endpointNodes = new Map<string, Set<string>>();
-    for (const slice of this.slices.list()) {
-      const svc = slice.metadata?.labels?.['kubernetes.io/service-name'];
-      if (!svc) continue;
-      const key = `${slice.metadata?.namespace}/${svc}`;
-      for (const ep of slice.endpoints ?? []) {
-        const c = ep.conditions ?? {};
-        // Ready, or serving while terminating: traffic sent there is still answered.
-        if (ep.nodeName && (c.ready !== false || c.serving === true)) {
-          let set = endpointNodes.get(key);
-          if (!set) endpointNodes.set(key, (set = new Set()));
-          set.add(ep.nodeName);
-        }
-      }
-    }
-    const services: ServiceView[] = [];
-    for (const svc of this.services.list()) {
-      if (svc.spec?.type !== 'LoadBalancer' || svc.metadata?.annotations?.[ANNOTATIONS.allocatedBy] !== BRAND) continue;
-      const ips = (svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? '').filter((ip) => ip !== '');
-      if (ips.length === 0) continue;
-      const key = objectKey(svc);
-      services.push({
-        key,
-        ips,
-        group: svc.metadata?.annotations?.[ANNOTATIONS.allocatedFrom],
-        local: svc.spec.externalTrafficPolicy === 'Local',
-        endpointNodes: endpointNodes.get(key) ?? new Set(),
-      });
-    }
-    return {
+    return buildSnapshot({
       self: {
         node: this.opts.node,
         localInterface: this.localLink ? { name: this.localLink.name, subnets: this.localSubnets } : undefined,
         dummyInterface: this.config.dummyInterface,
         eligible: this.eligible(),
       },
+      services: this.services.list(),
+      slices: this.slices.list(),
+      groups: this.groups.list(),
       members: this.opts.membership.members(),
-      services,
-      groups,
       deafPeers: this.opts.membership.deafPeers?.() ?? new Set(),
-    };
+    });
   }
 
   private async reconcile(): Promise<void> {
@@ -352,6 +314,7 @@ export class Agent {
     const changedAt = this.membershipChangedAt;
     this.membershipChangedAt = undefined;
     this.pickConfig();
+    this.armTimer();
     const before = this.localSubnets.join(',');
     await this.resolveLocalInterface();
     if (before !== this.localSubnets.join(',')) await this.opts.membership.publish(this.localSubnets, this.eligible());
@@ -380,12 +343,7 @@ export class Agent {
     if (this.stats.lastReconcileMs > 1000) this.log.warn('slow reconcile', { op: 'reconcile', ms: Math.round(this.stats.lastReconcileMs), desired: desired.length });
   }
 
-  /**
-   * Makes the kernel match; returns how many addresses were newly added. New local
-   * addresses are announced; after a membership change every local address is, since
-   * neighbours may have followed another node's announcement meanwhile (a healed
-   * partition leaves the address in our kernel but their caches elsewhere).
-   */
+  /** Makes the kernel match (see plan.ts); returns how many addresses were newly added. */
   private async applyKernel(desired: Announcement[], membershipChanged: boolean): Promise<number> {
     const net = this.opts.net;
     const links = new Map((await net.listLinks()).map((l) => [l.name, l]));
@@ -393,41 +351,22 @@ export class Agent {
       const { link } = await net.ensureDummyLink(this.config.dummyInterface);
       links.set(link.name, link);
     }
-    const want = new Map<string, Announcement & { ifindex: number }>();
-    for (const d of desired) {
-      const link = links.get(d.interface);
-      if (!link) continue;
-      want.set(`${link.index}|${d.ip}|${d.prefix}`, { ...d, ifindex: link.index });
-    }
-    const have = await net.listAddresses({ ours: true });
-    const haveKeys = new Set(have.map((a) => `${a.ifindex}|${a.ip}|${a.prefix}`));
-    const remove = have.filter((a) => !want.has(`${a.ifindex}|${a.ip}|${a.prefix}`));
-    if (remove.length > 0) {
-      for (const r of remove) this.garpAborts.get(r.ip)?.abort();
-      const results = await net.deleteAddresses(remove.map((a) => ({ ifindex: a.ifindex, ip: a.ip, prefix: a.prefix })));
+    const plan = planKernel(desired, links, await net.listAddresses({ ours: true }), this.config, membershipChanged);
+    if (plan.remove.length > 0) {
+      for (const r of plan.remove) this.garpAborts.get(r.ip)?.abort();
+      const results = await net.deleteAddresses(plan.remove.map((a) => ({ ifindex: a.ifindex, ip: a.ip, prefix: a.prefix })));
       for (const r of results) {
         if (r.outcome === 'deleted') this.log.info('withdrew address', { op: 'withdraw', node: this.opts.node, ip: r.key.ip });
         else if (r.outcome !== 'absent') this.log.warn('address not withdrawn', { op: 'withdraw', ip: r.key.ip, outcome: r.outcome });
       }
       this.stats.removed += results.filter((r) => r.outcome === 'deleted').length;
     }
-    const lifetimeSec = this.config.localLifetimeSec || (this.opts.deadmanSec ?? 0);
-    const add = [...want.values()].filter((w) => !haveKeys.has(`${w.ifindex}|${w.ip}|${w.prefix}`) || (w.kind === 'local' && lifetimeSec > 0));
-    if (membershipChanged && this.config.garp.enabled) {
-      for (const w of want.values()) if (w.kind === 'local' && haveKeys.has(`${w.ifindex}|${w.ip}|${w.prefix}`)) this.sendGarp(w.interface, w.ip);
-    }
-    if (add.length === 0) return 0;
+    for (const w of plan.reannounce) this.sendGarp(w.interface, w.ip);
+    if (plan.add.length === 0) return 0;
     let addedCount = 0;
-    const results = await net.addAddresses(
-      add.map((w) => ({
-        ifindex: w.ifindex,
-        ip: w.ip,
-        prefix: w.prefix,
-        ...(w.kind === 'local' && lifetimeSec > 0 ? { lifetimes: { validSec: lifetimeSec, preferredSec: lifetimeSec } } : {}),
-      })),
-    );
+    const results = await net.addAddresses(plan.add.map((a) => a.spec));
     for (const [i, r] of results.entries()) {
-      const w = add[i] as Announcement & { ifindex: number };
+      const w = (plan.add[i] as KernelPlan['add'][number]).announcement;
       if (r.outcome === 'added') {
         this.stats.added++;
         addedCount++;
@@ -447,12 +386,29 @@ export class Agent {
     const abort = new AbortController();
     this.garpAborts.set(ip, abort);
     const g = this.config.garp;
+    const verify = g.verifyBeforeSend ? { verify: () => this.holds(ifname, ip) } : {};
     this.opts.announcer
-      .announce(ifname, ip, { count: g.count, intervalMs: g.intervalMs, initialDelayMs: g.initialDelayMs, signal: abort.signal })
+      .announce(ifname, ip, { count: g.count, intervalMs: g.intervalMs, initialDelayMs: g.initialDelayMs, signal: abort.signal, ...verify })
       .catch((err: unknown) => this.log.warn('gratuitous announcement failed', { op: 'garp', ip, interface: ifname, err }))
       .finally(() => {
         if (this.garpAborts.get(ip) === abort) this.garpAborts.delete(ip);
       });
+  }
+
+  /**
+   * Whether `ifname` still carries our `ip` (garpConfig.verifyBeforeSend). One kernel
+   * read serves every check asked for while it runs: after a failover hundreds of
+   * bursts start at once.
+   */
+  private async holds(ifname: string, ip: string): Promise<boolean> {
+    this.holdings ??= this.opts.net
+      .listAddresses({ ours: true })
+      .then(async (ours) => {
+        const names = new Map((await this.opts.net.listLinks()).map((l) => [l.index, l.name]));
+        return new Set(ours.map((a) => `${names.get(a.ifindex)}|${a.ip}`));
+      })
+      .finally(() => (this.holdings = undefined));
+    return (await this.holdings).has(`${ifname}|${ip}`);
   }
 
   /**
@@ -487,10 +443,10 @@ export class Agent {
     for (const key of keys) {
       const svc = this.services.get(key);
       if (!svc) {
-        this.announced.delete(key);
+        this.forgetWritten(key);
         continue;
       }
-      const owned = this.ownedEntries(snapshot, key, views.get(key), mine.get(key) ?? []);
+      const owned = ownedEntries(snapshot, key, views.get(key), mine.get(key) ?? [], this.config.dummyInterface, (f) => this.nonlocalWriter.has(`${f}|${key}`));
       const fingerprint = JSON.stringify(owned);
       if (this.announced.get(key) === fingerprint && !this.annotationsDiffer(svc, owned)) continue;
       const announcing = mine.get(key) ?? [];
@@ -504,8 +460,13 @@ export class Agent {
       work.push(
         this.writeAnnouncing(key, owned).then(
           () => {
+            // The record of what was written, updated once the write succeeded.
             if (owned.IPv4.local.length + owned.IPv6.local.length === 0 && !owned.IPv4.nonlocal && !owned.IPv6.nonlocal) this.announced.delete(key);
             else this.announced.set(key, fingerprint);
+            for (const f of ['IPv4', 'IPv6'] as const) {
+              if ((owned[f].nonlocal?.length ?? 0) > 0) this.nonlocalWriter.add(`${f}|${key}`);
+              else this.nonlocalWriter.delete(`${f}|${key}`);
+            }
           },
           (err: unknown) => {
             this.log.warn('announcing annotation not written', { op: 'annotate', service: key, err });
@@ -519,27 +480,10 @@ export class Agent {
     await Promise.allSettled(work);
   }
 
-  /** The part of a Service's announcing annotations this node writes, per family. */
-  private ownedEntries(snapshot: Snapshot, key: string, view: ServiceView | undefined, mine: Announcement[]): Record<Family, OwnedEntries> {
-    const node = this.opts.node;
-    const out = {} as Record<Family, OwnedEntries>;
-    for (const family of ['IPv4', 'IPv6'] as const) {
-      const local = [...new Set(mine.filter((d) => d.family === family && d.kind === 'local').map((d) => `${node},${d.interface}`))];
-      let nonlocal: string[] | undefined;
-      const ips = (view?.ips ?? []).filter((ip) => (family === 'IPv6') === ip.includes(':'));
-      for (const ip of ips) {
-        const announcers = nonlocalAnnouncers(snapshot, view as ServiceView, ip);
-        // With no announcer left (ETP Local without endpoints), a writer among all members clears the list.
-        const writer = annotationWriter(announcers.length > 0 ? announcers : snapshot.members.map((m) => m.node), view?.key ?? '');
-        if (writer === node) nonlocal = [...new Set([...(nonlocal ?? []), ...announcers.map((n) => `${n},${this.config.dummyInterface}`)])];
-      }
-      // A Service no longer announced at all: the last writer clears what it wrote.
-      if (view === undefined && this.nonlocalWriter.has(`${family}|${key}`)) nonlocal = [];
-      if (nonlocal !== undefined && nonlocal.length > 0) this.nonlocalWriter.add(`${family}|${key}`);
-      else this.nonlocalWriter.delete(`${family}|${key}`);
-      out[family] = { node, dummyInterface: this.config.dummyInterface, local, nonlocal };
-    }
-    return out;
+  /** The Service is gone: nothing of it is ours to write any more. */
+  private forgetWritten(key: string): void {
+    this.announced.delete(key);
+    for (const f of ['IPv4', 'IPv6'] as const) this.nonlocalWriter.delete(`${f}|${key}`);
   }
 
   private annotationsDiffer(svc: V1Service, owned: Record<Family, OwnedEntries>): boolean {
@@ -578,32 +522,4 @@ export class Agent {
     }
     throw new Error(`announcing annotation of ${key}: too many conflicting writers`);
   }
-}
-
-/** The network (prefix) an interface address belongs to, e.g. 198.51.100.1/24 → 198.51.100.0/24. */
-function networkOf(a: InterfaceAddress): string | undefined {
-  const bits = a.family === 'IPv4' ? 32 : 128;
-  if (a.prefix >= bits) return undefined;
-  try {
-    const value = a.family === 'IPv4' ? a.ip.split('.').reduce((acc, o) => (acc << 8n) | BigInt(Number(o)), 0n) : ipv6Value(a.ip);
-    const mask = ((1n << BigInt(bits)) - 1n) ^ ((1n << BigInt(bits - a.prefix)) - 1n);
-    const net = value & mask;
-    return `${formatNet(a.family, net)}/${a.prefix}`;
-  } catch {
-    return cidrOf(a);
-  }
-}
-
-function ipv6Value(ip: string): bigint {
-  const [head, tail] = ip.split('::') as [string, string | undefined];
-  const h = head === '' ? [] : head.split(':');
-  const t = tail === undefined || tail === '' ? [] : tail.split(':');
-  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
-  return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
-}
-
-function formatNet(family: 'IPv4' | 'IPv6', value: bigint): string {
-  if (family === 'IPv4') return [24n, 16n, 8n, 0n].map((s) => String((value >> s) & 255n)).join('.');
-  const groups = Array.from({ length: 8 }, (_, i) => ((value >> BigInt(112 - 16 * i)) & 0xffffn).toString(16));
-  return groups.join(':');
 }

@@ -12,6 +12,8 @@ import type { Cidr, Family } from '../ipam/address.ts';
 import type { PoolConfig } from '../ipam/group.ts';
 import { spanContains } from '../ipam/range.ts';
 import { winner } from '../election/winner.ts';
+import type { AddressSettings, LBNodeAgentConfig } from '../api/normalize.ts';
+import type { AddressSpec } from '../netlink/host-network.ts';
 
 export interface Member {
   node: string;
@@ -136,4 +138,20 @@ export function nonlocalAnnouncers(s: Snapshot, svc: ServiceView, ip: string): s
  */
 export function annotationWriter(announcers: readonly string[], service: string): string | undefined {
   return winner(announcers, `${service}#announcing`);
+}
+
+/** The LBNodeAgent's `addressConfig` for an announcement: `localInterface` for local ones, `dummyInterface` for the rest. */
+export function addressSettings(config: LBNodeAgentConfig, kind: AnnouncementKind): AddressSettings {
+  return kind === 'local' ? config.addresses.local : config.addresses.dummy;
+}
+
+/** What to ask of the kernel for an announcement: its flags and, when finite, its lifetimes. */
+export function addressSpec(a: Announcement, ifindex: number, s: AddressSettings): AddressSpec {
+  return {
+    ifindex,
+    ip: a.ip,
+    prefix: a.prefix,
+    noPrefixRoute: s.noPrefixRoute,
+    ...(s.validLifetime > 0 ? { lifetimes: { validSec: s.validLifetime, preferredSec: s.preferredLifetime } } : {}),
+  };
 }

@@ -114,7 +114,6 @@ async function main(): Promise<void> {
     membership,
     log,
     reconcileIntervalMs: num('PURELB_RECONCILE_MS', 10_000),
-    deadmanSec: num('PURELB_DEADMAN_SEC', 5),
   });
   let ready = false;
   const server = serveMetrics(num('PURELB_METRICS_PORT', 7472), env.PURELB_METRICS_HOST ?? '0.0.0.0', () => ready);

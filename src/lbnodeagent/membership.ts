@@ -10,6 +10,7 @@
 import { CoordinationV1Api, V1MicroTime } from '@kubernetes/client-node';
 import type { KubeConfig, V1Lease } from '@kubernetes/client-node';
 import { Informer } from '../k8s/informer.ts';
+import { httpCode, writeLease } from '../k8s/lease.ts';
 import type { Logger } from '../log.ts';
 import type { Member } from './desired.ts';
 import type { HeartbeatDetector, Peer } from './heartbeat/detector.ts';
@@ -37,19 +38,6 @@ export interface LeaseMembershipOptions {
 
 export function leaseName(node: string): string {
   return `lbnodeagent-${node}`;
-}
-
-/** Rejects when `p` takes longer than `ms`: a hung API server must not hang the renew loop. */
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
-function httpCode(err: unknown): number | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err ? Number((err as { code: unknown }).code) : undefined;
 }
 
 export class LeaseMembership implements MembershipSource {
@@ -148,15 +136,9 @@ export class LeaseMembership implements MembershipSource {
     if (this.renewing) return;
     this.renewing = true;
     try {
-      try {
-        const current = await withTimeout(this.api.readNamespacedLease({ name, namespace }), this.opts.renewIntervalMs);
-        body.metadata = { ...body.metadata, resourceVersion: current.metadata?.resourceVersion };
-        body.spec = { ...current.spec, ...body.spec };
-        await withTimeout(this.api.replaceNamespacedLease({ name, namespace, body }), this.opts.renewIntervalMs);
-      } catch (err) {
-        if (httpCode(err) !== 404) throw err;
-        await this.api.createNamespacedLease({ namespace, body: { ...body, spec: { ...body.spec, acquireTime: new V1MicroTime() } } });
-      }
+      const write = (current: V1Lease | undefined): V1Lease =>
+        current ? { ...body, spec: { ...current.spec, ...body.spec } } : { ...body, spec: { ...body.spec, acquireTime: new V1MicroTime() } };
+      await writeLease(this.api, namespace, name, write, this.opts.renewIntervalMs);
       this.lastRenewOk = Date.now();
     } catch (err) {
       this.opts.log.warn('lease renewal failed', { op: 'membership', node, err });

@@ -1,6 +1,7 @@
 // What the node agent may ask of the kernel's network configuration, as a small
-// interface so that the agent's logic can be driven by a fake in unit tests while the
-// real implementation (rtnetlink.ts) is tested against a real kernel.
+// interface so that the agent's logic can be driven by a fake in unit tests
+// (memory-network.ts) while the real implementation (rtnetlink.ts) is tested against a
+// real kernel.
 //
 // Ownership: every address we add carries IFA_PROTO = `addressProtocol` (Linux ≥ 6.1
 // stores and reports it; `ip -d addr` in iproute2 ≥ 6.3 shows it as `proto`). An

@@ -5,8 +5,8 @@
 // Everything in this file is pure; the constants come from linux/rtnetlink.h,
 // linux/if_addr.h and linux/if_link.h.
 
-import ipaddr from 'ipaddr.js';
-import { formatHextets } from '../ipam/address.ts';
+import { addressBits, formatAddress, formatHextets, parseAddress } from '../ipam/address.ts';
+import type { Family } from '../ipam/address.ts';
 
 export const RTM_NEWLINK = 16;
 export const RTM_DELLINK = 17;
@@ -51,7 +51,7 @@ const IFLA_AF_SPEC = 26;
 const IFF_UP = 0x1;
 export const IPV4_DEVCONF_PROMOTE_SECONDARIES = 20;
 
-export type Family = 'IPv4' | 'IPv6';
+export type { Family } from '../ipam/address.ts';
 
 /** An address as the kernel reports it, before we decide whether it is ours. */
 export interface AddressRecord {
@@ -84,15 +84,12 @@ export interface AddressRequest {
  * the value.
  */
 export function parseIp(text: string): { family: Family; ip: string; bytes: Buffer } {
-  if (ipaddr.IPv4.isValidFourPartDecimal(text)) {
-    const v4 = ipaddr.IPv4.parse(text);
-    return { family: 'IPv4', ip: v4.toString(), bytes: Buffer.from(v4.toByteArray()) };
-  }
-  if (text.includes(':') && ipaddr.IPv6.isValid(text)) {
-    const v6 = ipaddr.IPv6.parse(text);
-    if (v6.zoneId === undefined) return { family: 'IPv6', ip: v6.toRFC5952String(), bytes: Buffer.from(v6.toByteArray()) };
-  }
-  throw new Error(`invalid IP address ${JSON.stringify(text)}`);
+  // The IPAM's parser: one codec for the whole code base.
+  const address = parseAddress(text);
+  if (address === undefined) throw new Error(`invalid IP address ${JSON.stringify(text)}`);
+  const bytes = Buffer.alloc(addressBits(address.family) / 8);
+  for (let i = bytes.length - 1, v = address.value; i >= 0; i--, v >>= 8n) bytes[i] = Number(v & 0xffn);
+  return { family: address.family, ip: formatAddress(address.family, address.value), bytes };
 }
 
 /**
@@ -106,10 +103,6 @@ export function formatIp(bytes: Buffer): string {
   const groups: number[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i));
   return formatHextets(groups);
-}
-
-export function bitsOf(family: Family): number {
-  return family === 'IPv4' ? 32 : 128;
 }
 
 function attribute(type: number, data: Buffer): Buffer {
@@ -141,7 +134,7 @@ export function forEachAttribute(data: Buffer, offset: number, visit: (type: num
 /** struct ifaddrmsg followed by IFA_LOCAL, IFA_ADDRESS, IFA_FLAGS and, as asked, IFA_PROTO and IFA_CACHEINFO. */
 export function encodeAddress(req: AddressRequest): Buffer {
   const { family, bytes } = parseIp(req.ip);
-  const bits = bitsOf(family);
+  const bits = addressBits(family);
   if (!Number.isInteger(req.prefix) || req.prefix < 0 || req.prefix > bits) {
     throw new Error(`invalid prefix length ${req.prefix} for ${req.ip}`);
   }

@@ -1,24 +1,28 @@
 // Gratuitous ARP / unsolicited NA bursts: after a VIP lands on this node, neighbours
 // that cached the previous holder's MAC must switch to ours now, not when their entry
 // times out (the kernel announces nothing when an address is added). The first frame
-// leaves inside the call (with no initial delay): the failover budget is < 1 s.
+// leaves inside the call (with no initial delay): the failover budget is < 1 s. Unset
+// options take the LBNodeAgent defaults (LBNODEAGENT_DEFAULTS.garp).
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseIp } from '../../netlink/messages.ts';
 import type { Link } from '../../netlink/host-network.ts';
 import { gratuitousArp, parseMac, unsolicitedNeighborAdvertisement } from './frames.ts';
 import { sendFrames } from '../../netlink/native.ts';
+import { LBNODEAGENT_DEFAULTS } from '../../api/normalize.ts';
 import type { FrameSender } from '../../netlink/native.ts';
 
 export interface AnnounceOptions {
-  /** Frames in the burst; default 3. */
+  /** Frames in the burst. */
   count?: number;
-  /** Pause between frames; default 500 ms. */
+  /** Pause between frames. */
   intervalMs?: number;
-  /** Pause before the first frame; default 0. */
+  /** Pause before the first frame. */
   initialDelayMs?: number;
   /** Stops the rest of the burst (e.g. the VIP was withdrawn meanwhile). */
   signal?: AbortSignal;
+  /** Asked before each frame (garpConfig.verifyBeforeSend); false ends the burst: the address left this node. */
+  verify?: () => Promise<boolean>;
 }
 
 export interface AnnounceResult {
@@ -26,7 +30,7 @@ export interface AnnounceResult {
   ip: string;
   protocol: 'arp' | 'ndp';
   sent: number;
-  /** The burst was stopped through the signal before all frames left. */
+  /** The burst was stopped (the signal, or `verify` said no) before all frames left. */
   aborted: boolean;
 }
 
@@ -68,9 +72,10 @@ export class Announcer {
    * been handed to the interface; rejects when the interface is missing or a send fails.
    */
   async announce(ifname: string, ip: string, options: AnnounceOptions = {}): Promise<AnnounceResult> {
-    const count = options.count ?? 3;
-    const intervalMs = options.intervalMs ?? 500;
-    const initialDelayMs = options.initialDelayMs ?? 0;
+    const d = LBNODEAGENT_DEFAULTS.garp;
+    const count = options.count ?? d.count;
+    const intervalMs = options.intervalMs ?? d.intervalMs;
+    const initialDelayMs = options.initialDelayMs ?? d.initialDelayMs;
     if (!Number.isInteger(count) || count < 1 || count > MAX_COUNT) throw new Error(`announcement count ${count} outside 1..${MAX_COUNT}`);
     for (const [name, value] of [['interval', intervalMs], ['initial delay', initialDelayMs]] as const) {
       if (!Number.isFinite(value) || value < 0 || value > MAX_DELAY_MS) throw new Error(`announcement ${name} ${value} ms outside 0..${MAX_DELAY_MS}`);
@@ -90,6 +95,9 @@ export class Announcer {
       for (let i = 0; i < count; i++) {
         if (signal?.aborted === true) break;
         if (i > 0) await sleep(intervalMs, undefined, { signal });
+        if (options.verify && !(await options.verify())) break;
+        // The check is asynchronous: the burst may have been stopped meanwhile.
+        if ((signal as AbortSignal | undefined)?.aborted === true) break;
         this.sendOne(link.index, frame, protocol);
         result.sent++;
       }

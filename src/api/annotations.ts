@@ -1,5 +1,6 @@
 // PureLB's annotation names and Event reasons: kept as they are so that existing
-// manifests, dashboards and scripts keep working.
+// manifests, dashboards and scripts keep working. Here in src/api because the
+// allocator, the agent and the CLI all read or write them.
 
 export const ANNOTATIONS = {
   serviceGroup: 'purelb.io/service-group',
@@ -25,5 +26,3 @@ export const REASONS = {
   announcingNonLocal: 'AnnouncingNonLocal',
   configurationWarning: 'ConfigurationWarning',
 } as const;
-
-export const GROUP = 'purelb.io';
