@@ -392,8 +392,17 @@ class RtnetlinkHostNetwork implements HostNetwork {
     return first !== undefined && first.type === NLMSG_ERROR ? decodeError(first.data) : 0;
   }
 
+  /**
+   * The kernel runs one dump per socket at a time and answers a second with EBUSY, so
+   * dumps queue here behind each other (other requests still share the window): a
+   * gratuitous burst's kernel check may dump while a reconcile does.
+   */
+  private dumps: Promise<unknown> = Promise.resolve();
+
   private async dump(type: number, payload: Buffer, operation: string): Promise<NetlinkMessage[]> {
-    const replies = await this.exchange(type, payload, NLM_F_DUMP);
+    const turn = this.dumps.then(() => this.exchange(type, payload, NLM_F_DUMP));
+    this.dumps = turn.catch(() => undefined);
+    const replies = await turn;
     const error = replies.find((m) => m.type === NLMSG_ERROR);
     if (error !== undefined && decodeError(error.data) !== 0) throw new NetlinkError(operation, -decodeError(error.data));
     return replies;
