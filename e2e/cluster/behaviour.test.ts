@@ -15,16 +15,23 @@ const L2_GROUP = 'etp-l2';
 // The one address the reference scenario's routed pool (…0-…254) leaves out of 203.0.113.0/24.
 const ROUTED_GROUP = 'etp-routed';
 
-/** A one-replica web Deployment pinned to `node` (the backends' server, see examples/backends.yaml). */
-async function pinnedWeb(name: string, node: string, replicas = 1): Promise<void> {
+/**
+ * A web Deployment (the backends' server, see examples/backends.yaml) pinned to `node`, or
+ * with `node` undefined spread one per node. Applied, so it can be re-pinned or unpinned.
+ */
+async function web(name: string, node: string | undefined, replicas = 1): Promise<void> {
   const backends = (await kubectl(['create', '--dry-run=client', '-o', 'json', '-f', 'examples/backends.yaml'])).stdout;
   const d = JSON.parse(backends) as { metadata: Record<string, unknown>; spec: { replicas: number; selector: { matchLabels: Record<string, string> }; template: { metadata: { labels: Record<string, string> }; spec: Record<string, unknown> } } };
   d.metadata = { name, namespace: NS };
   d.spec.replicas = replicas;
   d.spec.selector.matchLabels = { app: name };
   d.spec.template.metadata.labels = { app: name };
-  d.spec.template.spec.nodeSelector = { 'kubernetes.io/hostname': node };
-  delete d.spec.template.spec.topologySpreadConstraints;
+  if (node === undefined) {
+    d.spec.template.spec.topologySpreadConstraints = [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: { app: name } } }];
+  } else {
+    d.spec.template.spec.nodeSelector = { 'kubernetes.io/hostname': node };
+    delete d.spec.template.spec.topologySpreadConstraints;
+  }
   await kubectl(['apply', '-f', '-'], { input: JSON.stringify(d) });
 }
 
@@ -63,14 +70,14 @@ before(async () => {
 
 test('ETP Local, layer 2: only the node with a ready pod announces, and the announcement follows the pod', async () => {
   const [first, second] = NODE_NAMES as [string, string];
-  await pinnedWeb('etp-web', first);
+  await web('etp-web', first);
   await waitUntil('etp-web ready', 90_000, async () => (await readyOn('etp-web')).join() === first);
   const ip = await service('etp-l2', L2_GROUP, 'etp-web', 'Local');
   await waitUntil(`${ip} on eth0 of ${first} only`, 30_000, async () => (await holdersOf(ip)).join(' ') === `${first},eth0`);
   assert.match(await waitForAnswer(ip), new RegExp(` ${first}$`), 'the local pod answers');
 
   // Move the pod: the EndpointSlice controller drops the old endpoint, adds the new one.
-  await pinnedWeb('etp-web', second);
+  await web('etp-web', second);
   await waitUntil('etp-web moved', 90_000, async () => (await readyOn('etp-web')).join() === second);
   await waitUntil(`${ip} moves to eth0 of ${second}`, 30_000, async () => (await holdersOf(ip)).join(' ') === `${second},eth0`);
   assert.match(await waitForAnswer(ip), new RegExp(` ${second}$`));
@@ -82,7 +89,7 @@ test('ETP Local, layer 2: only the node with a ready pod announces, and the anno
 
 test('ETP Local, routed: kube-lb0 and the router next hops follow the pods as the Deployment scales', async () => {
   const [first] = NODE_NAMES as [string];
-  await pinnedWeb('etp-routed-web', first);
+  await web('etp-routed-web', first);
   await waitUntil('etp-routed-web ready', 90_000, async () => (await readyOn('etp-routed-web')).join() === first);
   const ip = await service('etp-routed', ROUTED_GROUP, 'etp-routed-web', 'Local');
   await waitUntil(`${ip} on kube-lb0 of ${first} only`, 30_000, async () => (await holdersOf(ip)).join(' ') === `${first},kube-lb0`);
@@ -90,11 +97,7 @@ test('ETP Local, routed: kube-lb0 and the router next hops follow the pods as th
   assert.match(await waitForAnswer(ip), new RegExp(` ${first}$`));
 
   // Unpinned and scaled to one per node: every node announces.
-  const d = JSON.parse((await kubectl(['get', '-n', NS, 'deployment/etp-routed-web', '-o', 'json'])).stdout) as { spec: { replicas: number; template: { spec: Record<string, unknown> } } };
-  delete d.spec.template.spec.nodeSelector;
-  d.spec.template.spec.topologySpreadConstraints = [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: { app: 'etp-routed-web' } } }];
-  d.spec.replicas = NODE_NAMES.length;
-  await kubectl(['replace', '-f', '-'], { input: JSON.stringify(d) });
+  await web('etp-routed-web', undefined, NODE_NAMES.length);
   await waitUntil('one ready pod per node', 120_000, async () => (await readyOn('etp-routed-web')).join() === [...NODE_NAMES].sort().join());
   await waitUntil(`${ip} on kube-lb0 of every node`, 30_000, async () => (await holdersOf(ip)).join(' ') === NODE_NAMES.map((n) => `${n},kube-lb0`).sort().join(' '));
   await waitUntil(`ECMP over ${NODE_NAMES.length} next hops`, 30_000, async () => (await routerRoutes(ip))[0]?.nexthops.length === NODE_NAMES.length);
@@ -148,11 +151,7 @@ test('deleting an agent pod: the DaemonSet brings it back and it adopts its addr
 });
 
 test('kubectl drain of the announcing node: a graceful hand-over, and back after uncordon', async () => {
-  await pinnedWeb('drain-web', NODE_NAMES[0] as string, NODE_NAMES.length);
-  const d = JSON.parse((await kubectl(['get', '-n', NS, 'deployment/drain-web', '-o', 'json'])).stdout) as { spec: { template: { spec: Record<string, unknown> } } };
-  delete d.spec.template.spec.nodeSelector;
-  d.spec.template.spec.topologySpreadConstraints = [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: { app: 'drain-web' } } }];
-  await kubectl(['replace', '-f', '-'], { input: JSON.stringify(d) });
+  await web('drain-web', undefined, NODE_NAMES.length);
   await waitUntil('drain-web ready on every node', 120_000, async () => (await readyOn('drain-web')).length === NODE_NAMES.length);
   const ip = await service('drain', L2_GROUP, 'drain-web', 'Cluster');
   const holder = winner(NODE_NAMES, ip) as string;
