@@ -11,10 +11,9 @@ import { REPO_ROOT, nsExec } from '../lab/exec.ts';
 import type { ConnectResult } from '../lab/network.ts';
 import { CLIENT } from '../lab/plan.ts';
 import { kubectl, referenceManifest, waitUntil } from '../lab/testkit.ts';
-import { helm, setArgs } from '../install/chart.ts';
-import { CHART_DIR } from '../install/chart.ts';
+import { CHART_DIR, helm, setArgs } from '../install/chart.ts';
 import { readClusterState } from './state.ts';
-import { clusterNodes } from './plan.ts';
+import { clusterNodes, nodePaths } from './plan.ts';
 
 export const PURELB_NS = 'purelb';
 export const APP_NS = 'nginx-quic';
@@ -142,9 +141,9 @@ export async function ingressByService(namespace = APP_NS): Promise<Map<string, 
   return new Map(items.map((s) => [s.metadata.name, (s.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? '')]));
 }
 
-/** The PID (in the root namespace) of a container's first process, from containerd's task list. */
+/** The PID (in the root namespace) of a container's first process, from runc's state (containerd's namespace k8s.io). */
 export function containerPid(node: string, containerId: string): number {
-  const statePath = path.join('/run/purelb-lab', node, 'runc', 'k8s.io', containerId, 'state.json');
+  const statePath = path.join(nodePaths(node).runcRoot, 'k8s.io', containerId, 'state.json');
   const state = JSON.parse(readFileSync(statePath, 'utf8')) as { init_process_pid: number };
   return state.init_process_pid;
 }

@@ -83,5 +83,5 @@ export const KUBELET_SYSCTLS: Readonly<Record<string, string>> = {
   'kernel/keys/root_maxbytes': '25000000',
 };
 
-/** The image the chart runs (helm/purelb's default repository and appVersion) and the sandbox image. */
+/** containerd's sandbox image, pinned against GC (built by scripts/image.sh). */
 export const PAUSE_IMAGE = 'registry.k8s.io/pause:3.10';
