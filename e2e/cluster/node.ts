@@ -434,6 +434,7 @@ export async function nodeDown(node: string, cgroupRoot: string | undefined): Pr
   result.killed = victims.size;
 
   const p = nodePaths(node);
+  removeCniResults(sandboxIds(node));
   if (existsSync(p.mountNs)) {
     await run(['umount', p.mountNs], { check: false });
     rmSync(p.mountNs, { force: true });
@@ -454,6 +455,27 @@ export async function nodeDown(node: string, cgroupRoot: string | undefined): Pr
 /** libcni's cache of every attachment's result; containerd cannot be told another place. */
 export const CNI_CACHE = '/var/lib/cni';
 
+/** The pod sandboxes a node's containerd made, from its state (each has CNI results: the pod network's and loopback's). */
+export function sandboxIds(node: string): string[] {
+  const dir = path.join(nodePaths(node).containerdState, 'io.containerd.grpc.v1.cri', 'sandboxes');
+  try {
+    return readdirSync(dir).filter((d) => /^[0-9a-f]{64}$/.test(d));
+  } catch {
+    return [];
+  }
+}
+
+/** Removes CNI's cached results of these sandboxes (`<network>-<sandbox id>-<interface>`). */
+function removeCniResults(ids: readonly string[]): void {
+  const results = path.join(CNI_CACHE, 'results');
+  if (ids.length === 0 || !existsSync(results)) return;
+  const mine = new Set(ids);
+  for (const f of readdirSync(results)) {
+    const id = /-([0-9a-f]{64})-[^-]+$/.exec(f)?.[1];
+    if (id !== undefined && mine.has(id)) rmSync(path.join(results, f), { force: true });
+  }
+}
+
 /**
  * After every node: the private mount for the namespace files, the shared folders and
  * CNI's result cache: all of it when the lab made it (`ownCniCache`), else only the
@@ -473,7 +495,8 @@ export async function clusterFilesDown(ownCniCache: boolean): Promise<string[]> 
     const results = path.join(CNI_CACHE, 'results');
     if (existsSync(results)) for (const f of readdirSync(results)) if (f.startsWith(`${CNI_NETWORK}-`)) rmSync(path.join(results, f), { force: true });
   }
-  for (const dir of [...SHARED_HOST_DIRS, CLUSTER_RUN, CLUSTER_VAR]) {
+  // Folders the lab's pods made and nothing else uses go when they are empty.
+  for (const dir of [path.join(CNI_CACHE, 'results'), CNI_CACHE, ...SHARED_HOST_DIRS, CLUSTER_RUN, CLUSTER_VAR]) {
     try {
       if (existsSync(dir) && readdirSync(dir).length === 0) rmdirSync(dir);
     } catch {

@@ -9,7 +9,7 @@ import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { run } from '../lab/exec.ts';
 import { labDown } from '../lab/lab.ts';
-import { CLUSTER_BIN, CNI_CACHE, cgroupHierarchies, hostSysctls, labCgroupBase } from './node.ts';
+import { CLUSTER_BIN, CNI_CACHE, cgroupHierarchies, hostSysctls, labCgroupBase, sandboxIds } from './node.ts';
 import { CLUSTER_RUN, CLUSTER_VAR } from './plan.ts';
 import { STATE_FILE, readClusterState } from './state.ts';
 import { requireCluster } from './kit.ts';
@@ -40,6 +40,8 @@ test('cluster lab down, after a crash, leaves no process, namespace, mount, cgro
   assert.ok(Object.keys(hostBefore).length >= 6);
   assert.deepEqual(hostSysctls(), hostBefore, "the host's sysctls are unchanged while the cluster runs");
   const base = labCgroupBase();
+  const sandboxes = state.nodes.flatMap((n) => sandboxIds(n));
+  assert.ok(sandboxes.length > 0, 'the nodes ran pod sandboxes');
   rmSync(STATE_FILE); // as after a crash before the record was written
 
   await labDown();
@@ -52,6 +54,9 @@ test('cluster lab down, after a crash, leaves no process, namespace, mount, cgro
   const cgroups = cgroupHierarchies().filter((h) => existsSync(path.join(h, base, 'purelb-lab')));
   assert.deepEqual(cgroups, [], 'no cgroup of the lab');
   for (const dir of [CLUSTER_RUN, CLUSTER_VAR, '/run/containerd', '/var/log/containers']) assert.ok(!existsSync(dir), `${dir} removed`);
+  const results = path.join(CNI_CACHE, 'results');
+  const cached = existsSync(results) ? readdirSync(results).filter((f) => sandboxes.some((id) => f.includes(id))) : [];
+  assert.deepEqual(cached, [], "no CNI result of the lab's sandboxes");
   if (state.ownCniCache) assert.ok(!existsSync(CNI_CACHE), `${CNI_CACHE} removed`);
   assert.deepEqual(hostSysctls(), hostBefore, "the host's sysctls are unchanged after down");
 });
