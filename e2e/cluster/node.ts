@@ -25,7 +25,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { clusterKubeconfig, pkiFile } from '../lab/controlplane.ts';
-import { LAB_DIR, REPO_ROOT, daemonAlive, nsExec, readDaemons, run, startDaemon, stopDaemon, stopPid, waitUntil } from '../lab/exec.ts';
+import { LAB_DIR, REPO_ROOT, daemonAlive, logTail, nsExec, readDaemons, run, startDaemon, stopDaemon, stopPid, waitUntil } from '../lab/exec.ts';
 import type { DaemonRecord } from '../lab/exec.ts';
 import { CLUSTER_POD_CIDRS, CLUSTER_RUN, CLUSTER_VAR, KUBELET_SYSCTLS, MOUNT_NS_DIR, PAUSE_IMAGE, nodePaths } from './plan.ts';
 import type { ClusterNode } from './plan.ts';
@@ -306,14 +306,6 @@ function startInNode(n: ClusterNode, name: string, argv: string[], marker: strin
   return startDaemon(`${name}-${n.name}`, inNode(n.name, argv), marker, CLUSTER_DIR);
 }
 
-function tail(file: string, lines = 20): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
 async function waitAlive(rec: DaemonRecord, what: string, timeoutMs: number, probe: () => Promise<boolean> | boolean): Promise<void> {
   try {
     await waitUntil(
@@ -324,7 +316,7 @@ async function waitAlive(rec: DaemonRecord, what: string, timeoutMs: number, pro
       { timeoutMs, intervalMs: 200, what },
     );
   } catch (e) {
-    throw new Error(`${(e as Error).message}\n--- ${rec.log}:\n${tail(rec.log)}`, { cause: e });
+    throw new Error(`${(e as Error).message}\n--- ${rec.log}:\n${logTail(rec.log, 20)}`, { cause: e });
   }
 }
 

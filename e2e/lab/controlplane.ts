@@ -9,11 +9,11 @@
 
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { API_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT, HOST_V4, SERVICE_CIDRS } from './plan.ts';
-import { CONTROL_PLANE_DIR, LAB_DIR, REPO_ROOT, daemonAlive, readDaemons, startDaemon, stopDaemon } from './exec.ts';
+import { CONTROL_PLANE_DIR, LAB_DIR, REPO_ROOT, daemonAlive, logTail, readDaemons, startDaemon, stopDaemon } from './exec.ts';
 import type { DaemonRecord } from './exec.ts';
 
 const SA_ISSUER = 'https://kubernetes.default.svc.cluster.local';
@@ -132,8 +132,7 @@ async function waitFor(what: string, timeoutMs: number, probe: () => Promise<boo
     if (!daemonAlive(rec)) break;
     await sleep(200);
   }
-  const tail = existsSync(rec.log) ? readFileSync(rec.log, 'utf8').split('\n').slice(-25).join('\n') : '(no log)';
-  throw new Error(`${what} did not become ready within ${timeoutMs} ms; last log lines:\n${tail}`);
+  throw new Error(`${what} did not become ready within ${timeoutMs} ms; last log lines:\n${logTail(rec.log, 25)}`);
 }
 
 async function etcdHealthy(): Promise<boolean> {

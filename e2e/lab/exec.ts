@@ -283,6 +283,15 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/** The last `lines` lines of a daemon's log, for error messages. */
+export function logTail(file: string, lines = 15): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
 export async function stopDaemon(rec: DaemonRecord, graceMs = 3000): Promise<boolean> {
   const stopped = await stopPid(rec.pid, rec.marker, graceMs);
   rmSync(join(dirname(rec.log), `${rec.name}.pid.json`), { force: true });

@@ -34,7 +34,7 @@ import type { BirdProtocol } from './bird.ts';
 import { birdArgv, birdConfig, birdProtocols, birdSocket, checkBirdConfig, nodeBirdConfig, routerBirdConfig, routerProtocol, writeBirdConfig } from './bird.ts';
 import type { ConnectResult } from './clientd.ts';
 import type { DaemonRecord } from './exec.ts';
-import { NET_DIR, NODE_BIN, REPO_ROOT, WaitAbort, daemonAlive, ensureNetDir, nsExec, readDaemons, run, sleep, startDaemon, stopDaemon, stopPid, waitUntil } from './exec.ts';
+import { NET_DIR, NODE_BIN, REPO_ROOT, WaitAbort, daemonAlive, ensureNetDir, logTail, nsExec, readDaemons, run, sleep, startDaemon, stopDaemon, stopPid, waitUntil } from './exec.ts';
 import { faultTables, healAll } from './faults.ts';
 import type { LabNode } from './plan.ts';
 import { BRIDGE, CLIENT, DEFAULT_NODE_COUNT, HOST_V4, HOST_V6, LAN_V4, LAN_V6, ROUTER, labNodes } from './plan.ts';
@@ -275,14 +275,6 @@ async function createHost(h: LabHost): Promise<void> {
   await ipBatch(h.ns, lines);
 }
 
-function tail(file: string, lines = 15): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
 /**
  * Brings the lab's network up from scratch (cleaning leftovers first) and waits until
  * every BIRD, responder and the client helper answer (and BGP is established, unless
@@ -325,7 +317,7 @@ export async function networkUp(opts: NetworkUpOptions = {}): Promise<NetworkSta
     await waitUntil(
       async () => {
         const dead = readDaemons().filter((d) => names.includes(d.name) && !daemonAlive(d));
-        if (dead.length > 0) throw new WaitAbort(`exited: ${dead.map((d) => `${d.name}: ${tail(d.log, 5)}`).join('; ')}`);
+        if (dead.length > 0) throw new WaitAbort(`exited: ${dead.map((d) => `${d.name}: ${logTail(d.log, 5)}`).join('; ')}`);
         for (const ns of [ROUTER.ns, ...nodes.map((n) => n.name)]) await birdProtocols(ns);
         await clientRequest({ op: 'ping' }, 2000);
         for (const n of responders ? nodes : []) {
@@ -345,7 +337,7 @@ export async function networkUp(opts: NetworkUpOptions = {}): Promise<NetworkSta
     return st;
   } catch (e) {
     const logs = readDaemons()
-      .map((d) => `--- ${d.name} (${d.log})\n${tail(d.log)}`)
+      .map((d) => `--- ${d.name} (${d.log})\n${logTail(d.log)}`)
       .join('\n');
     await networkDown().catch(() => undefined);
     throw new Error(`networkUp failed: ${e instanceof Error ? e.message : String(e)}\n${logs}`, { cause: e });
