@@ -1,11 +1,12 @@
 # syntax=docker/dockerfile:1
 # One image for both components of purelb-ts; the chart picks the entry point:
-#   allocator:   node --optimize-for-size --max-semi-space-size=4 src/allocator/main.ts
-#   lbnodeagent: node --max-semi-space-size=4 src/lbnodeagent/main.ts
-# TypeScript runs through Node 24's type stripping, so there is no compile step. The
-# native addon (native/kernel.c) and npm's native modules are built here, in the build
-# stage: nothing is fetched or compiled at run time (the agent's root file system is
-# read-only). BIRD 2 is included for the chart's optional BIRD DaemonSet.
+#   allocator:   node --optimize-for-size --max-semi-space-size=4 --heap-growing-percent=20 dist/allocator.mjs
+#   lbnodeagent: node --max-semi-space-size=4 --heap-growing-percent=20 dist/lbnodeagent.mjs
+# Each is one tree-shaken bundle (scripts/bundle.ts, with the native addon beside it),
+# built in the build stage; node_modules holds only what the bundles load at run time
+# (scripts/runtime-modules.ts). Nothing is fetched or compiled at run time (the agent's
+# root file system is read-only). BIRD 2 is included for the chart's optional BIRD
+# DaemonSet.
 
 ARG NODE_IMAGE=node:24-bookworm-slim
 
@@ -17,9 +18,11 @@ RUN apt-get update \
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY native/ native/
-RUN npm ci --omit=dev --no-audit --no-fund
-# Writes node_modules/.cache/purelb-ts/kernel-<hash>.node, the file src/netlink/native.ts loads.
-RUN node native/build.ts
+RUN npm ci --no-audit --no-fund
+COPY scripts/bundle.ts scripts/runtime-modules.ts scripts/
+COPY src/ src/
+# dist/allocator.mjs, dist/lbnodeagent.mjs and dist/kernel.node (the addon, native/kernel.c).
+RUN node scripts/bundle.ts && node scripts/runtime-modules.ts /runtime
 
 FROM ${NODE_IMAGE}
 RUN apt-get update \
@@ -27,13 +30,12 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 ENV NODE_ENV=production
-COPY --from=build /app/node_modules/ node_modules/
+COPY --from=build /runtime/node_modules/ node_modules/
 COPY package.json ./
-COPY native/ native/
-COPY src/ src/
+COPY --from=build /app/dist/allocator.mjs /app/dist/lbnodeagent.mjs /app/dist/kernel.node dist/
 # The chart sets the user per component: the allocator as nobody, the agent as root
 # with only NET_ADMIN and NET_RAW.
 USER 65534:65534
 EXPOSE 7472
 # The flags: see src/runtime.ts.
-CMD ["node", "--optimize-for-size", "--max-semi-space-size=4", "src/allocator/main.ts"]
+CMD ["node", "--optimize-for-size", "--max-semi-space-size=4", "--heap-growing-percent=20", "dist/allocator.mjs"]

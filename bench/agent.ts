@@ -6,17 +6,21 @@
 //   status, as a watcher sees it) and the agent's part (that moment → kernel).
 // - 1,000 VIPs on one node: from the last address in a Service's status to the last
 //   address in the kernel (target < 2 s); the same after a restart of the agent, from
-//   process start; then the agent's CPU while idle (after a settling time, with the
-//   lab's 2 s reconcile period).
-import { spawn } from 'node:child_process';
+//   process start; then the agent's CPU while idle (once it has stopped writing to the
+//   API server, with the lab's 2 s reconcile period), its RSS and where that goes.
+import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { winner } from '../src/election/winner.ts';
-import { kubeConfig } from '../e2e/lab/kube.ts';
+import { labNodes } from '../e2e/lab/plan.ts';
+import { connection, kubeConfig } from '../e2e/lab/kube.ts';
 import { AGENT_ENV, APP_NS, NODES, SG_NS, setUpFailoverLab } from '../e2e/lbnodeagent/failover-kit.ts';
 import { applyServiceGroup, kubectl, waitUntil } from '../e2e/lab/testkit.ts';
-import { cpuSeconds, percentile } from '../e2e/lab/measure.ts';
+import { anonymousMappings, brkHeapRss, cpuSeconds, percentile, procStatus, smapsRollup } from '../e2e/lab/measure.ts';
+import { summarize } from './heap-summary.ts';
 import { AddressWatch, withLab } from './lab.ts';
 import { lbService } from '../e2e/allocator/kit.ts';
 import type { Report } from './run.ts';
@@ -24,7 +28,17 @@ import type { Report } from './run.ts';
 const TRIALS = Number(process.env.PURELB_BENCH_AGENT_TRIALS ?? 50);
 const MANY = Number(process.env.PURELB_BENCH_AGENT_VIPS ?? 1000);
 const IDLE_MS = 20_000;
-const IDLE_SETTLE_MS = 15_000;
+const IDLE_SETTLE_LIMIT_MS = 120_000;
+
+/** The agent's writes to the API server so far (POST, PUT, PATCH, DELETE) but its Lease renewals, from its /metrics. */
+async function apiWrites(metricsUrl: string): Promise<number> {
+  const text = await (await fetch(metricsUrl, { signal: AbortSignal.timeout(5000) })).text();
+  let sum = 0;
+  for (const m of text.matchAll(/^purelb_api_requests_total\{([^}]*)\} (\d+)/gm)) {
+    if (/verb="(POST|PUT|PATCH|DELETE)"/.test(m[1] as string) && !/resource="leases"/.test(m[1] as string)) sum += Number(m[2]);
+  }
+  return sum;
+}
 
 /** Address events of one node namespace, with the kernel's timestamps (epoch ms). */
 class AddressMonitor {
@@ -50,10 +64,21 @@ class AddressMonitor {
 
 export async function run(report: Report): Promise<void> {
   await withLab(async () => {
-    const lab = await setUpFailoverLab(0);
+    // PURELB_BENCH_HEAP_SNAPSHOT=1: the idle agent with many VIPs writes a heap snapshot,
+    // summarised by bench/heap-summary.ts, to say where its memory goes.
+    // PURELB_BENCH_HEAP_SNAPSHOT=report: a diagnostic report instead, for V8's heap spaces.
+    const diagnostics = process.env.PURELB_BENCH_HEAP_SNAPSHOT;
+    const snapshotDir = diagnostics === '1' || diagnostics === 'report' ? mkdtempSync('/var/tmp/plb-heap-') : undefined;
+    const diagnosticFlags = diagnostics === 'report' ? `--report-on-signal --report-signal=SIGUSR2 --report-directory=${snapshotDir}` : `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapshotDir}`;
+    // PURELB_BENCH_AGENT_ENV='{"K":"V"}': more environment for the agents (experiments).
+    const agentEnv: Record<string, string> = {
+      ...(JSON.parse(process.env.PURELB_BENCH_AGENT_ENV ?? '{}') as Record<string, string>),
+      ...(snapshotDir === undefined ? {} : { NODE_OPTIONS: diagnosticFlags }),
+    };
+    const lab = await setUpFailoverLab(0, { agentEnv });
     const core = kubeConfig().makeApiClient(CoreV1Api);
     const monitors = new Map(NODES.map((n) => [n, new AddressMonitor(n)]));
-    const ingress = new AddressWatch(kubeConfig(), APP_NS, Date.now);
+    const ingress = new AddressWatch(connection(), APP_NS, Date.now);
     await ingress.start();
     try {
       const up: number[] = [];
@@ -133,13 +158,79 @@ export async function run(report: Report): Promise<void> {
 
       const agent = lab.agents.get(node);
       if (!agent) throw new Error(`no agent on ${node}`);
-      // The restarted agent first rewrites its announcing annotations (about 10 s of
-      // API work for 1,000 Services); idle is what follows.
-      await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
+      // The restarted agent first rewrites its announcing annotations (seconds of API
+      // work for 1,000 Services); idle is what follows once it has stopped writing: no
+      // write to the API server but Lease renewals (purelb_api_requests_total) for three
+      // reconcile periods.
+      const metricsUrl = `http://${labNodes(1)[0]?.v4 as string}:7472/metrics`;
+      const quietFor = 3 * Number(AGENT_ENV.PURELB_RECONCILE_MS);
+      const settleStart = Date.now();
+      let lastWrites = await apiWrites(metricsUrl);
+      let quietSince = Date.now();
+      await waitUntil('the restarted agent to stop writing', IDLE_SETTLE_LIMIT_MS, async () => {
+        const w = await apiWrites(metricsUrl);
+        if (w !== lastWrites) {
+          lastWrites = w;
+          quietSince = Date.now();
+        }
+        return Date.now() - quietSince >= quietFor;
+      }, 500);
+      report('idle_settled_after_restart', (quietSince - settleStart) / 1000, 's');
       const c0 = cpuSeconds(agent.rec.pid);
       await new Promise((r) => setTimeout(r, IDLE_MS));
       report('idle_cpu_with_many_vips', ((cpuSeconds(agent.rec.pid) - c0) / (IDLE_MS / 1000)) * 100, '%');
+      report('idle_api_writes_while_measured', (await apiWrites(metricsUrl)) - lastWrites, 'count');
       report('idle_reconcile_period', Number(AGENT_ENV.PURELB_RECONCILE_MS), 'ms');
+      // The agent's footprint with 1,000 VIPs (target < 80 MiB, docs/performance.md).
+      report('idle_rss_with_many_vips', procStatus(agent.rec.pid, 'VmRSS') / 2 ** 20, 'MiB');
+      report('idle_rss_peak_with_many_vips', procStatus(agent.rec.pid, 'VmHWM') / 2 ** 20, 'MiB');
+      // Anonymous memory is the heaps (V8's and malloc's); the rest is mapped files (the
+      // node binary's pages that were touched).
+      report('idle_rss_anonymous_with_many_vips', smapsRollup(agent.rec.pid, 'Anonymous') / 2 ** 20, 'MiB');
+      report('idle_rss_malloc_heap_with_many_vips', brkHeapRss(agent.rec.pid) / 2 ** 20, 'MiB');
+      report('idle_rss_file_backed_with_many_vips', (smapsRollup(agent.rec.pid, 'Rss') - smapsRollup(agent.rec.pid, 'Anonymous')) / 2 ** 20, 'MiB');
+      if (process.env.PURELB_BENCH_MAPPINGS === '1') {
+        // Where the anonymous memory lies, mapping by mapping (a diagnosis, not a figure).
+        const maps = anonymousMappings(agent.rec.pid);
+        const byKind = new Map<string, number>();
+        for (const m of maps) byKind.set(m.kind, (byKind.get(m.kind) ?? 0) + m.rssKiB);
+        for (const [kind, kib] of byKind) console.log(`  anonymous ${kind}: ${(kib / 1024).toFixed(1)} MiB`);
+        for (const m of maps.slice(0, 15)) console.log(`  mapping ${m.start} size ${(m.sizeKiB / 1024).toFixed(1)} MiB, resident ${(m.rssKiB / 1024).toFixed(1)} MiB (${m.kind})`);
+      }
+      if (process.env.PURELB_BENCH_MALLOC_TRIM === '1') {
+        // An experiment: what malloc_trim(0) in the agent gives back (gdb calls it).
+        execFileSync('gdb', ['-p', String(agent.rec.pid), '-batch', '-ex', 'call (int)malloc_trim(0)'], { stdio: 'ignore', timeout: 60_000 });
+        report('idle_rss_after_malloc_trim', procStatus(agent.rec.pid, 'VmRSS') / 2 ** 20, 'MiB');
+        report('idle_rss_anonymous_after_malloc_trim', smapsRollup(agent.rec.pid, 'Anonymous') / 2 ** 20, 'MiB');
+      }
+      if (snapshotDir !== undefined && diagnostics === 'report') {
+        process.kill(agent.rec.pid, 'SIGUSR2');
+        type Report = { javascriptHeap: { totalMemory: number; usedMemory: number; heapSpaces: Record<string, { memorySize: number; used: number }> } };
+        let parsed: Report | undefined;
+        await waitUntil('the diagnostic report', 60_000, () => {
+          const name = readdirSync(snapshotDir).find((f) => f.endsWith('.json'));
+          try {
+            parsed = name === undefined ? undefined : (JSON.parse(readFileSync(join(snapshotDir, name), 'utf8')) as Report);
+          } catch {
+            parsed = undefined; // still being written
+          }
+          return parsed !== undefined;
+        }, 500);
+        const heap = (parsed as Report).javascriptHeap;
+        report('idle_v8_heap_total', heap.totalMemory / 2 ** 20, 'MiB');
+        report('idle_v8_heap_used', heap.usedMemory / 2 ** 20, 'MiB');
+        for (const [space, s] of Object.entries(heap.heapSpaces)) console.log(`agent.v8_space ${space} ${(s.memorySize / 2 ** 20).toFixed(2)} MiB, used ${(s.used / 2 ** 20).toFixed(2)} MiB`);
+      } else if (snapshotDir !== undefined) {
+        process.kill(agent.rec.pid, 'SIGUSR2');
+        await waitUntil('the heap snapshot', 60_000, () => readdirSync(snapshotDir).some((f) => f.endsWith('.heapsnapshot')), 200);
+        // Written when the file stops growing.
+        await new Promise((r) => setTimeout(r, 3000));
+        const file = join(snapshotDir, readdirSync(snapshotDir).find((f) => f.endsWith('.heapsnapshot')) as string);
+        const { total, groups } = summarize(JSON.parse(readFileSync(file, 'utf8')));
+        report('idle_heap_objects_with_many_vips', total / 2 ** 20, 'MiB');
+        for (const g of groups.slice(0, 12)) console.log(`agent.heap ${(g.bytes / 2 ** 20).toFixed(2)} MiB ${g.count} ${g.kind}${g.name === '' ? '' : ` ${g.name}`}`);
+        console.log(`agent.heap_snapshot ${file}`);
+      }
     } finally {
       await ingress.stop();
       for (const m of monitors.values()) m.close();

@@ -19,6 +19,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api } from '@kubernetes/client-node';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { loadConnection } from '../src/k8s/connection.ts';
 import { loadKubeConfig } from '../src/k8s/kubeconfig.ts';
 import { answers, applyV6Group, bounded, deleteServices, freshNamespaces, lbService, startTestAllocator } from '../e2e/allocator/kit.ts';
 import type { AllocatorProcess } from '../e2e/allocator/kit.ts';
@@ -75,7 +76,7 @@ interface RunFigures {
 
 /** Creates `count` Services and waits until the watch has seen an address on each. */
 async function allocateBatch(namespace: string, group: string, prefix: string, count: number): Promise<RunFigures> {
-  const watch = new AddressWatch(kc, namespace);
+  const watch = new AddressWatch(loadConnection(kubeconfigPath('admin')), namespace);
   await watch.start();
   const names = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
   const sent = new Map<string, number>();

@@ -1,8 +1,9 @@
 // Benchmarks that need the lab use the one that is up, or bring one up for the run and
 // take it down afterwards; and they time addresses as a watcher of the API sees them.
 
-import { CoreV1Api } from '@kubernetes/client-node';
-import type { KubeConfig, V1Service } from '@kubernetes/client-node';
+import type { V1Service } from '@kubernetes/client-node';
+import { PATHS } from '../src/k8s/api.ts';
+import type { Connection } from '../src/k8s/connection.ts';
 import { Informer } from '../src/k8s/informer.ts';
 import { ingressOf } from '../e2e/allocator/kit.ts';
 import { controlPlaneStatus } from '../e2e/lab/controlplane.ts';
@@ -38,12 +39,10 @@ export class AddressWatch {
   readonly byIp = new Map<string, number>();
   private readonly informer: Informer<V1Service>;
 
-  constructor(kc: KubeConfig, namespace: string, clock: () => number = () => performance.now()) {
-    const core = kc.makeApiClient(CoreV1Api);
-    this.informer = new Informer<V1Service>(kc, {
+  constructor(conn: Connection, namespace: string, clock: () => number = () => performance.now()) {
+    this.informer = new Informer<V1Service>(conn, {
       name: `bench-${namespace}`,
-      path: `/api/v1/namespaces/${namespace}/services`,
-      list: (page) => core.listNamespacedService({ namespace, ...page }),
+      path: PATHS.services(namespace),
     });
     this.informer.on((e) => {
       if (e.type === 'delete') return;

@@ -11,10 +11,10 @@
 // NOOP_PREFIX (IPv6 prefix the counter is appended to, e.g. "2001:db8:be01::"),
 // NOOP_WORKERS (default 8, the allocator's default).
 
-import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { V1Service } from '@kubernetes/client-node';
+import { Api, PATHS } from '../src/k8s/api.ts';
+import { loadConnection } from '../src/k8s/connection.ts';
 import { Informer, objectKey } from '../src/k8s/informer.ts';
-import { loadKubeConfig } from '../src/k8s/kubeconfig.ts';
 import { WorkQueue, success } from '../src/k8s/workqueue.ts';
 import { EventRecorder } from '../src/k8s/events.ts';
 import { REASONS } from '../src/api/annotations.ts';
@@ -22,12 +22,11 @@ import { REASONS } from '../src/api/annotations.ts';
 const group = process.env.NOOP_GROUP ?? 'noop-pool';
 const prefix = process.env.NOOP_PREFIX ?? '2001:db8:be01::';
 const workers = Number(process.env.NOOP_WORKERS ?? 8);
-const events = process.env.NOOP_EVENTS === '1' ? new EventRecorder(loadKubeConfig(), 'purelb-allocator', 'noop-writer') : undefined;
+const events = process.env.NOOP_EVENTS === '1' ? new EventRecorder(loadConnection(), 'purelb-allocator', 'noop-writer') : undefined;
 
-const kc = loadKubeConfig();
-const core = kc.makeApiClient(CoreV1Api);
-const mergePatch = () => setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-const services = new Informer<V1Service>(kc, { name: 'services', path: '/api/v1/services', list: () => core.listServiceForAllNamespaces() });
+const conn = loadConnection();
+const api = new Api(conn);
+const services = new Informer<V1Service>(conn, { name: 'services', path: PATHS.services() });
 const assigned = new Map<string, string>();
 let counter = 0;
 
@@ -47,11 +46,8 @@ const runners = Array.from({ length: workers }, () =>
     const ip = `${prefix}${(++counter).toString(16)}`;
     const name = svc.metadata?.name ?? '';
     const namespace = svc.metadata?.namespace ?? '';
-    await core.patchNamespacedService(
-      { name, namespace, body: { metadata: { annotations: { 'purelb.io/allocated-by': 'PureLB', 'purelb.io/allocated-from': group } } } },
-      mergePatch(),
-    );
-    await core.patchNamespacedServiceStatus({ name, namespace, body: { status: { loadBalancer: { ingress: [{ ip, ipMode: 'VIP' }] } } } }, mergePatch());
+    await api.patch(PATHS.service(namespace, name), { metadata: { annotations: { 'purelb.io/allocated-by': 'PureLB', 'purelb.io/allocated-from': group } } });
+    await api.patch(PATHS.serviceStatus(namespace, name), { status: { loadBalancer: { ingress: [{ ip, ipMode: 'VIP' }] } } });
     assigned.set(key, ip);
     events?.record({ apiVersion: 'v1', kind: 'Service', obj: svc }, 'Normal', REASONS.addressAssigned, `Assigned ${ip} from pool ${group}`);
     return success;

@@ -19,6 +19,8 @@ const SUITES: Readonly<Record<string, () => Promise<Suite>>> = {
   agent: () => import('./agent.ts'),
   failover: () => import('./failover.ts'),
   cluster: () => import('./cluster.ts'),
+  scale: () => import('./scale.ts'),
+  'old-kernel': () => import('./old-kernel.ts'),
 };
 
 function formatValue(value: number): string {

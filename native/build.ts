@@ -60,6 +60,7 @@ export function buildAddon(): string {
   return out;
 }
 
-if (import.meta.main) {
+// Run as `node native/build.ts`; not when bundled into a component (scripts/bundle.ts).
+if (import.meta.main && import.meta.filename.endsWith('build.ts')) {
   console.log(buildAddon());
 }

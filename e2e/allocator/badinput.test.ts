@@ -12,7 +12,7 @@ import type { CoreV1Event, V1Service } from '@kubernetes/client-node';
 import { kubeconfigPath } from '../lab/controlplane.ts';
 import { loadKubeConfig } from '../../src/k8s/kubeconfig.ts';
 import { FAST_LEASE_ENV, applyServiceGroup, freePort, kubectl, waitUntil } from '../lab/testkit.ts';
-import { answers, deleteServices, freshNamespaces, ingressOf, lbService, startTestAllocator } from './kit.ts';
+import { answers, deleteServices, eventsBy, freshNamespaces, ingressOf, lbService, startTestAllocator, waitForEventBy } from './kit.ts';
 import type { AllocatorProcess, ServiceOptions } from './kit.ts';
 
 const NS = 'plb-badinput';
@@ -75,24 +75,9 @@ async function waitForAddress(name: string, timeoutMs = 20_000): Promise<string[
   return addressOf(name);
 }
 
-/** Events this test's allocator wrote about the object (other allocators share the lab). */
-async function ourEvents(namespace: string, kind: string, obj: { metadata?: { name?: string; uid?: string } }): Promise<CoreV1Event[]> {
-  const list = await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.kind=${kind},involvedObject.name=${obj.metadata?.name}` });
-  return list.items.filter((e) => e.involvedObject.uid === obj.metadata?.uid && (e.reportingInstance === IDENTITY || e.source?.host === IDENTITY));
-}
-
-async function waitForEvent(namespace: string, kind: string, obj: { metadata?: { name?: string; uid?: string } }, reason: string, message: RegExp): Promise<CoreV1Event> {
-  let seen: CoreV1Event[] = [];
-  let found: CoreV1Event | undefined;
-  await waitUntil(`${reason} Event on ${kind} ${obj.metadata?.name} matching ${message}`, 20_000, async () => {
-    seen = await ourEvents(namespace, kind, obj);
-    found = seen.find((e) => e.reason === reason && e.type === 'Warning' && message.test(e.message ?? ''));
-    return found !== undefined;
-  }, 200).catch((err: unknown) => {
-    throw new Error(`${(err as Error).message}; events: ${JSON.stringify(seen.map((e) => [e.type, e.reason, e.message]))}`);
-  });
-  return found as CoreV1Event;
-}
+const ourEvents = (namespace: string, kind: string, obj: { metadata?: { name?: string; uid?: string } }): Promise<CoreV1Event[]> => eventsBy(core, IDENTITY, namespace, kind, obj);
+const waitForEvent = (namespace: string, kind: string, obj: { metadata?: { name?: string; uid?: string } }, reason: string, message: RegExp): Promise<CoreV1Event> =>
+  waitForEventBy(core, IDENTITY, namespace, kind, obj, 'Warning', reason, message);
 
 before(async () => {
   await freshNamespaces(core, [NS], SG_NS);

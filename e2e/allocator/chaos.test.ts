@@ -12,6 +12,8 @@ import { CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import type { V1Service } from '@kubernetes/client-node';
 import { Informer } from '../../src/k8s/informer.ts';
 import { kubeconfigPath } from '../lab/controlplane.ts';
+import { PATHS } from '../../src/k8s/api.ts';
+import { loadConnection } from '../../src/k8s/connection.ts';
 import { loadKubeConfig } from '../../src/k8s/kubeconfig.ts';
 import { freePort, kubectl, waitUntil } from '../lab/testkit.ts';
 import { AddressLedger, answers, applyV6Group, bounded, deleteServices, freshNamespaces, ingressOf, lbService, startTestAllocator } from './kit.ts';
@@ -120,11 +122,7 @@ after(async () => {
 
 test('kill -9 of the active allocator during churn: no duplicate, no moved address, everything allocated', { timeout: 240_000 }, async (t) => {
   const ledger = new AddressLedger();
-  const watcher = new Informer<V1Service>(kc, {
-    name: 'chaos-services',
-    path: `/api/v1/namespaces/${NS}/services`,
-    list: () => core.listNamespacedService({ namespace: NS }),
-  });
+  const watcher = new Informer<V1Service>(loadConnection(kubeconfigPath('admin')), { name: 'chaos-services', path: PATHS.services(NS) });
   watcher.on((e) => ledger.observe(e.type, e.obj));
   await watcher.start();
 

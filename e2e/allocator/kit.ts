@@ -3,11 +3,11 @@
 // no NodePorts), bounded concurrency, and a ledger that checks every observed Service
 // version against the allocator's promises.
 
-import type { CoreV1Api, V1Service } from '@kubernetes/client-node';
+import type { CoreV1Api, CoreV1Event, V1Service } from '@kubernetes/client-node';
 import { startAllocator } from '../lab/components.ts';
 import type { Component } from '../lab/components.ts';
 import { waitUntil } from '../lab/exec.ts';
-import { applyCRDs, applyServiceGroup, ensureNamespace, httpStatus, kubectl } from '../lab/testkit.ts';
+import { applyCRDs, applyServiceGroup, ensureNamespace, httpStatus, kubectl, waitUntil as waitFor } from '../lab/testkit.ts';
 
 export const CLASS = 'purelb.io/purelb';
 
@@ -159,4 +159,26 @@ export class AddressLedger {
   get liveCount(): number {
     return this.live.size;
   }
+}
+
+type Involved = { metadata?: { name?: string; uid?: string } };
+
+/** Events the allocator `identity` wrote about the object (other allocators share the lab). */
+export async function eventsBy(core: CoreV1Api, identity: string, namespace: string, kind: string, obj: Involved): Promise<CoreV1Event[]> {
+  const list = await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.kind=${kind},involvedObject.name=${obj.metadata?.name}` });
+  return list.items.filter((e) => e.involvedObject.uid === obj.metadata?.uid && (e.reportingInstance === identity || e.source?.host === identity));
+}
+
+/** Waits for such an Event of `type` and `reason` whose message matches; the error lists the Events seen. */
+export async function waitForEventBy(core: CoreV1Api, identity: string, namespace: string, kind: string, obj: Involved, type: 'Normal' | 'Warning', reason: string, message: RegExp): Promise<CoreV1Event> {
+  let seen: CoreV1Event[] = [];
+  let found: CoreV1Event | undefined;
+  await waitFor(`${type} ${reason} Event on ${kind} ${obj.metadata?.name} matching ${message}`, 20_000, async () => {
+    seen = await eventsBy(core, identity, namespace, kind, obj);
+    found = seen.find((e) => e.type === type && e.reason === reason && message.test(e.message ?? ''));
+    return found !== undefined;
+  }, 200).catch((err: unknown) => {
+    throw new Error(`${(err as Error).message}; events: ${JSON.stringify(seen.map((e) => [e.type, e.reason, e.message]))}`);
+  });
+  return found as CoreV1Event;
 }

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { parse } from 'yaml';
 import { REPO_ROOT, run } from '../lab/exec.ts';
 import { validateText } from '../../src/cli/validate.ts';
-import { NODE_FLAGS } from '../../src/runtime.ts';
+import { command } from '../../src/runtime.ts';
 import { CHART_DIR, find, helm, one, parseObjects, render, setArgs } from './chart.ts';
 import type { K8sObject } from './chart.ts';
 
@@ -26,9 +26,11 @@ interface Container {
   livenessProbe?: { httpGet: { path: string; port: string | number } };
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
   securityContext?: { readOnlyRootFilesystem?: boolean; allowPrivilegeEscalation?: boolean; capabilities?: { drop?: string[]; add?: string[] } };
+  volumeMounts?: Array<{ name: string; mountPath: string }>;
 }
 interface PodSpec {
   hostNetwork?: boolean;
+  volumes?: Array<{ name: string; hostPath?: { path: string; type?: string } }>;
   serviceAccountName?: string;
   containers: Container[];
   tolerations?: unknown[];
@@ -80,7 +82,7 @@ test('allocator: two replicas in the release namespace, leader election env, pro
   assert.equal(deploy.metadata.namespace, 'lb-system');
   assert.equal((deploy.spec as { replicas: number }).replicas, 2);
   const c = container(deploy);
-  assert.deepEqual(c.command, ['node', ...NODE_FLAGS.allocator, 'src/allocator/main.ts']);
+  assert.deepEqual(c.command, command('allocator'));
   assert.equal(env(c, 'PURELB_NAMESPACE')?.value, 'lb-system');
   assert.equal(env(c, 'POD_NAME')?.valueFrom?.fieldRef?.fieldPath, 'metadata.name');
   for (const name of ['PURELB_LEASE_NAME', 'PURELB_LEASE_DURATION_MS', 'PURELB_RENEW_DEADLINE_MS', 'PURELB_RETRY_PERIOD_MS']) assert.ok(env(c, name)?.value, name);
@@ -103,7 +105,7 @@ test('lbnodeagent: hostNetwork, NET_ADMIN + NET_RAW only, read-only root, no CPU
   assert.equal(spec.hostNetwork, true);
   assert.deepEqual(spec.tolerations, [toleration]);
   const c = container(ds);
-  assert.deepEqual(c.command, ['node', ...NODE_FLAGS.lbnodeagent, 'src/lbnodeagent/main.ts']);
+  assert.deepEqual(c.command, command('lbnodeagent'));
   assert.equal(env(c, 'NODE_NAME')?.valueFrom?.fieldRef?.fieldPath, 'spec.nodeName');
   assert.equal(env(c, 'PURELB_NAMESPACE')?.value, 'purelb');
   assert.deepEqual(c.securityContext?.capabilities, { drop: ['ALL'], add: ['NET_ADMIN', 'NET_RAW'] });
@@ -111,6 +113,9 @@ test('lbnodeagent: hostNetwork, NET_ADMIN + NET_RAW only, read-only root, no CPU
   assert.equal(c.securityContext?.allowPrivilegeEscalation, false);
   assert.equal(c.resources?.limits?.cpu, undefined, 'a CPU limit throttles failover');
   assert.ok(c.resources?.limits?.memory);
+  // The ownership record (kernels before 5.18): a folder of the node's /run, made by the kubelet.
+  assert.deepEqual(c.volumeMounts?.find((m) => m.mountPath === '/run/purelb-ts')?.name, 'ownership');
+  assert.deepEqual(spec.volumes?.find((v) => v.name === 'ownership')?.hostPath, { path: '/run/purelb-ts', type: 'DirectoryOrCreate' });
   const defaults = one(await render(), 'DaemonSet');
   assert.ok((podSpec(defaults).tolerations ?? []).length > 0, 'control-plane nodes are tolerated by default');
 });

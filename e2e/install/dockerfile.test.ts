@@ -1,8 +1,9 @@
 // The Dockerfile cannot be built here (no container engine), so this checks what a
-// build would trip over: the base image is Node 24, dependencies come from `npm ci
-// --omit=dev`, every COPY source exists and survives .dockerignore, and everything the
-// two entry points import — followed file by file — is inside the image, with every
-// npm package among the production dependencies. The chart runs the same entry points.
+// build would trip over: the base image is Node 24, the build stage bundles the
+// components (scripts/bundle.ts) from the lock file's packages, every COPY source exists
+// and survives .dockerignore, and everything the bundles are built from — followed file
+// by file from the entry points — reaches the build stage, with every npm package among
+// the production dependencies. The image and the chart run the same bundles.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +11,8 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from '../lab/exec.ts';
 import { render } from './chart.ts';
-import { NODE_FLAGS } from '../../src/runtime.ts';
+import { NODE_FLAGS, command } from '../../src/runtime.ts';
+import { BUNDLES, EXTERNAL } from '../../scripts/bundle.ts';
 
 interface Instruction {
   op: string;
@@ -66,15 +68,16 @@ function inContext(file: string): boolean {
   return included;
 }
 
-/** COPY sources of the final stage that come from the build context, with their destinations. */
+/** COPY sources that come from the build context, with their destinations. */
 const finalStage = Math.max(...dockerfile.map((i) => i.stage));
 const copies = dockerfile
   .filter((i) => i.op === 'COPY' && !i.args.startsWith('--from'))
   .map((i) => ({ stage: i.stage, parts: i.args.split(/\s+/).filter((a) => !a.startsWith('--')) }));
-const imageSources = copies.filter((c) => c.stage === finalStage).flatMap((c) => c.parts.slice(0, -1).map((s) => s.replace(/\/$/, '')));
+const buildSources = copies.filter((c) => c.stage === 0).flatMap((c) => c.parts.slice(0, -1).map((s) => s.replace(/\/$/, '')));
 
-function inImage(file: string): boolean {
-  return inContext(file) && imageSources.some((s) => file === s || file.startsWith(`${s}/`));
+/** Whether the build stage, where the bundles are made, has `file`. */
+function inBuild(file: string): boolean {
+  return inContext(file) && buildSources.some((s) => file === s || file.startsWith(`${s}/`));
 }
 
 /** Relative imports and package names a TypeScript file names (static and dynamic imports). */
@@ -90,18 +93,21 @@ function importsOf(file: string): { files: string[]; packages: string[] } {
   return { files, packages };
 }
 
-const ENTRY_POINTS = ['src/allocator/main.ts', 'src/lbnodeagent/main.ts'];
+const ENTRY_POINTS: string[] = [BUNDLES.allocator.entry, BUNDLES.lbnodeagent.entry];
 
-test('one Node 24 image in two stages; production dependencies from the lock file; the addon built at build time', () => {
+test('one Node 24 image in two stages; the bundles and the addon built at build time from the lock file', () => {
   const froms = dockerfile.filter((i) => i.op === 'FROM');
   assert.equal(froms.length, 2);
   const arg = dockerfile.find((i) => i.op === 'ARG' && i.args.startsWith('NODE_IMAGE='));
   assert.match(arg?.args ?? '', /^NODE_IMAGE=node:24-/);
   for (const f of froms) assert.match(f.args, /^\$\{NODE_IMAGE\}/);
   const runs = dockerfile.filter((i) => i.op === 'RUN').map((i) => i.args);
-  assert.ok(runs.some((r) => /npm ci\b.*--omit=dev/.test(r)), 'npm ci --omit=dev');
-  assert.ok(runs.some((r) => /node native\/build\.ts/.test(r)), 'the native addon is compiled in the build stage');
-  assert.ok(dockerfile.some((i) => i.op === 'COPY' && i.stage === finalStage && /--from=build\s+\/app\/node_modules\/?\s/.test(i.args)), 'node_modules come from the build stage');
+  assert.ok(runs.some((r) => /npm ci\b/.test(r)), 'npm ci, from the lock file');
+  assert.ok(runs.some((r) => /node scripts\/bundle\.ts/.test(r)), 'the bundles and the addon are built in the build stage');
+  assert.ok(runs.some((r) => /node scripts\/runtime-modules\.ts \/runtime/.test(r)), 'the run-time node_modules are picked in the build stage');
+  assert.ok(dockerfile.some((i) => i.op === 'COPY' && i.stage === finalStage && /--from=build\s+\/runtime\/node_modules\/?\s/.test(i.args)), 'node_modules come from the build stage');
+  const dist = dockerfile.find((i) => i.op === 'COPY' && i.stage === finalStage && i.args.includes('/app/dist/'))?.args ?? '';
+  for (const f of ['allocator.mjs', 'lbnodeagent.mjs', 'kernel.node']) assert.ok(dist.includes(`/app/dist/${f}`), `dist/${f} is copied into the image`);
 });
 
 test('every COPY source exists and is in the build context', () => {
@@ -120,17 +126,18 @@ test('every COPY source exists and is in the build context', () => {
 
 test('the entry points of the image and of the chart exist and run on what the image holds', async () => {
   const cmd = dockerfile.find((i) => i.op === 'CMD' && i.stage === finalStage);
-  assert.deepEqual(JSON.parse(cmd?.args ?? '[]'), ['node', ...NODE_FLAGS.allocator, 'src/allocator/main.ts']);
+  assert.deepEqual(JSON.parse(cmd?.args ?? '[]'), command('allocator'));
   const objects = await render({ 'bird.enabled': true, 'bird.peers[0].name': 'r', 'bird.peers[0].address': '192.0.2.1', 'bird.peers[0].asn': 1 });
   const commands = objects
     .filter((o) => o.kind === 'Deployment' || o.kind === 'DaemonSet')
     .map((o) => ((o.spec as { template: { spec: { containers: Array<{ command: string[] }> } } }).template.spec.containers[0] as { command: string[] }).command);
   const nodeCommands = commands.filter((c) => c[0] === 'node');
   for (const c of nodeCommands) {
-    const component = c.at(-1) === 'src/allocator/main.ts' ? 'allocator' : 'lbnodeagent';
-    assert.deepEqual(c.slice(1, -1), NODE_FLAGS[component], `${c.join(' ')}: the flags of src/runtime.ts`);
+    const component = c.at(-1) === command('allocator').at(-1) ? 'allocator' : 'lbnodeagent';
+    assert.deepEqual(c, command(component), `${c.join(' ')}: the command of src/runtime.ts`);
+    assert.deepEqual(c.slice(1, -1), NODE_FLAGS[component]);
   }
-  assert.deepEqual(nodeCommands.map((c) => c.at(-1)).sort(), [...ENTRY_POINTS].sort());
+  assert.deepEqual(nodeCommands.map((c) => c.at(-1)).sort(), [command('allocator').at(-1), command('lbnodeagent').at(-1)].sort());
   assert.ok(commands.some((c) => c[0] === 'bird'), 'the BIRD DaemonSet runs bird from the same image');
   assert.ok(dockerfile.some((i) => i.op === 'RUN' && i.stage === finalStage && /apt-get install .*\bbird2\b/.test(i.args)), 'bird2 is installed in the image');
 
@@ -142,11 +149,13 @@ test('the entry points of the image and of the chart exist and run on what the i
     if (seen.has(file)) continue;
     seen.add(file);
     assert.ok(existsSync(path.join(REPO_ROOT, file)), `${file} is imported but missing`);
-    assert.ok(inImage(file), `${file} is needed at run time but not copied into the image`);
+    assert.ok(inBuild(file), `${file} is bundled but not copied into the build stage`);
     const { files, packages } = importsOf(file);
-    for (const p of packages) assert.ok(p in pkg.dependencies, `${file} imports ${p}, which npm ci --omit=dev leaves out`);
+    for (const p of packages) assert.ok(p in pkg.dependencies, `${file} imports ${p}, which is not a production dependency`);
     queue.push(...files);
   }
-  assert.ok(seen.has('native/build.ts') && inImage('native/kernel.c'), 'the addon source travels with the image (its hash names the built file)');
+  for (const p of EXTERNAL) assert.ok(p in pkg.dependencies, `${p} is left outside the bundles and must be a production dependency`);
+  assert.ok(seen.has('native/build.ts') && inBuild('native/kernel.c'), 'the addon source reaches the build stage');
+  assert.ok(['scripts/bundle.ts', 'scripts/runtime-modules.ts'].every(inBuild), 'the bundling scripts reach the build stage');
   assert.ok(seen.size > 20, `only ${seen.size} files reached from the entry points`);
 });

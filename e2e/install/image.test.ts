@@ -1,9 +1,9 @@
 // The image scripts/image.sh builds (no registry, no container engine) against the
 // Dockerfile it stands in for: the archive is a valid OCI layout (digests, sizes,
 // diff_ids), its config has the Dockerfile's CMD, USER, WORKDIR, ENV and EXPOSE, its
-// /app holds what the Dockerfile copies and no dev dependencies, and its own Node —
-// run in a chroot of the unpacked layers as the image's user — loads the native addon
-// and the npm modules. The pause image is one static binary that exits 0 on SIGTERM.
+// /app holds the components' bundles, the addon and only the run-time node_modules, and
+// its own Node — run in a chroot of the unpacked layers as the image's user — loads the
+// addon and netlink and starts each bundle. The pause image is one static binary that exits 0 on SIGTERM.
 // Needs root (chroot). A cold build takes minutes; a warm one seconds.
 
 import { test, before, after } from 'node:test';
@@ -16,7 +16,9 @@ import path from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { parse } from 'yaml';
 import { addonPath } from '../../native/build.ts';
-import { NODE_FLAGS } from '../../src/runtime.ts';
+import { bundle } from '../../scripts/bundle.ts';
+import { runtimePackages } from '../../scripts/runtime-modules.ts';
+import { NODE_FLAGS, command } from '../../src/runtime.ts';
 import { REPO_ROOT, run } from '../lab/exec.ts';
 import { CHART_DIR, render } from './chart.ts';
 
@@ -142,7 +144,7 @@ test('the config is the Dockerfile final stage: CMD (the flags of src/runtime.ts
   const chart = parse(readFileSync(path.join(CHART_DIR, 'Chart.yaml'), 'utf8')) as { appVersion: string };
   assert.equal(images.app.name, `docker.io/library/purelb-ts:${chart.appVersion}`, 'the chart default (image purelb-ts, tag appVersion) as containerd names it');
   assert.deepEqual(c.Cmd, JSON.parse(last('CMD') ?? 'null'));
-  assert.deepEqual(c.Cmd, ['node', ...NODE_FLAGS.allocator, 'src/allocator/main.ts']);
+  assert.deepEqual(c.Cmd, command('allocator'));
   assert.equal(c.Entrypoint, undefined, 'the chart replaces the command; an entry point would be prepended to it');
   assert.equal(c.User, last('USER'));
   assert.equal(c.WorkingDir, last('WORKDIR'));
@@ -152,32 +154,22 @@ test('the config is the Dockerfile final stage: CMD (the flags of src/runtime.ts
   assert.deepEqual(Object.keys(c.ExposedPorts ?? {}).sort(), exposed.sort());
 });
 
-test("/app holds what the Dockerfile copies: package.json, native/ and src/ without tests, production node_modules, the built addon", () => {
+test('/app holds the bundles, the addon and only the run-time node_modules: no sources, no dev dependencies', () => {
   const app = path.join(images.app.rootfs, 'app');
   const stage = dockerfileFinalStage();
   const sources = stage.filter((i) => i.op === 'COPY' && !i.args.startsWith('--from')).flatMap((i) => i.args.split(/\s+/).slice(0, -1));
-  assert.deepEqual(sources.sort(), ['native/', 'package.json', 'src/']);
-  const shipped = (file: string) => !/\.(test|fixture)\.ts$/.test(file);
-  for (const dir of ['native', 'src']) {
-    const expected = filesBelow(path.join(REPO_ROOT, dir)).filter(shipped);
-    assert.deepEqual(filesBelow(path.join(app, dir)), expected, `${dir}/: the files .dockerignore lets through, no more`);
-    for (const f of expected) assert.ok(readFileSync(path.join(app, dir, f)).equals(readFileSync(path.join(REPO_ROOT, dir, f))), `${dir}/${f}: content`);
-  }
+  assert.deepEqual(sources.sort(), ['package.json']);
+  assert.deepEqual(readdirSync(app).sort(), ['dist', 'node_modules', 'package.json']);
   assert.ok(readFileSync(path.join(app, 'package.json')).equals(readFileSync(path.join(REPO_ROOT, 'package.json'))));
+  // The bundles as scripts/bundle.ts builds them from this checkout, and the addon of this native/kernel.c.
+  const dist = bundle();
+  assert.deepEqual(readdirSync(path.join(app, 'dist')).sort(), ['allocator.mjs', 'kernel.node', 'lbnodeagent.mjs']);
+  for (const f of ['allocator.mjs', 'lbnodeagent.mjs']) assert.ok(readFileSync(path.join(app, 'dist', f)).equals(readFileSync(path.join(dist, f))), `dist/${f}: this checkout's bundle`);
+  assert.ok(readFileSync(path.join(app, 'dist', 'kernel.node')).equals(readFileSync(addonPath())), 'dist/kernel.node: built from this native/kernel.c');
+  assert.deepEqual(readdirSync(path.join(app, 'node_modules')).sort(), runtimePackages(), 'node_modules: what the bundles load, no more');
 
-  const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
-  const modules = path.join(app, 'node_modules');
-  for (const dep of Object.keys(pkg.dependencies)) assert.ok(existsSync(path.join(modules, dep, 'package.json')), `dependency ${dep}`);
-  const lock = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
-  const devOnly = Object.entries(lock.packages).filter(([p, v]) => v.dev === true && p.startsWith('node_modules/')).map(([p]) => p);
-  // @types/node is also a production dependency's dependency; the others are dev-only.
-  for (const d of ['typescript', 'eslint', 'typescript-eslint', 'fast-check', 'node']) {
-    assert.ok(d in pkg.devDependencies && devOnly.includes(`node_modules/${d}`), `${d}: a dev-only package in the lock file`);
-  }
-  for (const p of devOnly) assert.ok(!existsSync(path.join(app, p)), `${p} is a dev dependency`);
-
-  const addon = path.join(modules, '.cache', 'purelb-ts', path.basename(addonPath()));
-  assert.ok(statSync(addon).size > 0, `${addon}: built from this native/kernel.c, so it is found on the read-only root`);
+  const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
+  for (const d of Object.keys(pkg.devDependencies)) assert.ok(!existsSync(path.join(app, 'node_modules', d)), `${d} is a dev dependency`);
 });
 
 test('the chart commands resolve in the image: node and bird on PATH, the entry points in /app', async () => {
@@ -197,7 +189,7 @@ test('the chart commands resolve in the image: node and bird on PATH, the entry 
   assert.match(bird.stdout + bird.stderr, /BIRD version 2\./);
 });
 
-test("the image's node is the version package-lock.json pins and runs the app: the addon, netlink and @kubernetes/client-node load", async () => {
+test("the image's node is the version package-lock.json pins and runs the bundles: the addon and netlink load, each component starts", async () => {
   const lock = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version: string }> };
   const version = lock.packages['node_modules/node']?.version;
   const v = await inImage(images.app, ['/usr/local/bin/node', '--version']);
@@ -206,16 +198,12 @@ test("the image's node is the version package-lock.json pins and runs the app: t
 
   // As the image's user (nobody): /app is not writable, so nothing can be built or fetched now.
   const script = `
-    const { loadNativeAddon } = await import('./src/netlink/native.ts');
-    const addon = loadNativeAddon();
+    const { createRequire } = await import('node:module');
+    const addon = createRequire('/app/')('/app/dist/kernel.node');
     const netlink = await import('netlink');
-    const k8s = await import('@kubernetes/client-node');
-    const { NODE_FLAGS } = await import('./src/runtime.ts');
     console.log(JSON.stringify({
       addon: Object.getOwnPropertyNames(addon).filter((k) => typeof addon[k] === 'function').sort(),
       netlink: typeof netlink.createNetlink,
-      k8s: typeof k8s.KubeConfig,
-      flags: NODE_FLAGS,
       env: process.env.NODE_ENV,
       uid: process.getuid(),
     }));`;
@@ -224,11 +212,16 @@ test("the image's node is the version package-lock.json pins and runs the app: t
   assert.deepEqual(JSON.parse(r.stdout), {
     addon: ['closeRtnetlinkListener', 'openRtnetlinkListener', 'sendFrames'],
     netlink: 'function',
-    k8s: 'function',
-    flags: NODE_FLAGS,
     env: 'production',
     uid: 65534,
   });
+  // Each bundle loads everything it needs and stops with its own message: outside a Pod
+  // and with no kubeconfig there is no API server to reach.
+  for (const component of ['allocator', 'lbnodeagent'] as const) {
+    const started = await inImage(images.app, command(component));
+    assert.equal(started.code, 1, `${component}: ${started.stdout}${started.stderr}`);
+    assert.match(started.stderr, /not in a Pod \(KUBERNETES_SERVICE_HOST\/PORT unset\) and no KUBECONFIG given/, `${component}: ${started.stderr}`);
+  }
 });
 
 /** True when the ELF file has a PT_INTERP program header (it needs a dynamic loader). */

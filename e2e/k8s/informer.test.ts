@@ -1,19 +1,21 @@
-// The informer and client-node's watch against the lab's real API server: events
-// arrive, a watch stays healthy for more than two minutes (client-node 2.0.0 aborted
-// healthy watches after 30 s), and a quiet period does not lose later events.
+// The informer and the components' own watch (src/k8s/api.ts) against the lab's real
+// API server: events arrive, a watch stays healthy for more than two minutes (client-node
+// 2.0.0 aborted healthy watches after 30 s), and a quiet period does not lose later events.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CoreV1Api, Watch } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { Informer } from '../../src/k8s/informer.ts';
 import type { InformerEvent } from '../../src/k8s/informer.ts';
-import { kubeConfig } from '../lab/kube.ts';
+import { Api } from '../../src/k8s/api.ts';
+import { connection, kubeConfig } from '../lab/kube.ts';
 import { ensureNamespace, waitUntil } from '../lab/testkit.ts';
 
 const NS = 'plb-test-informer';
 const kc = kubeConfig();
+const conn = connection();
 const core = kc.makeApiClient(CoreV1Api);
 
 before(async () => {
@@ -30,21 +32,19 @@ function cm(name: string, value: string): V1ConfigMap {
 
 test('informer sees add/update/delete and keeps delivering across a quiet period > 2 min; a raw watch stays open for > 2 min', async () => {
   const events: Array<InformerEvent<V1ConfigMap>> = [];
-  const informer = new Informer<V1ConfigMap>(kc, {
+  const informer = new Informer<V1ConfigMap>(conn, {
     name: 'configmaps',
     path: `/api/v1/namespaces/${NS}/configmaps`,
-    list: () => core.listNamespacedConfigMap({ namespace: NS }),
   });
   informer.on((e) => events.push(e));
 
-  // A raw client-node watch with traffic every 10 s must not be ended by the client.
+  // A raw watch with traffic every 10 s must not be ended by the client.
   let rawDone: unknown = 'open';
   let rawEvents = 0;
-  const rawAbort = await new Watch(kc).watch(
-    `/api/v1/namespaces/${NS}/configmaps`,
-    { fieldSelector: 'metadata.name=ticker' },
-    () => rawEvents++,
-    (err: unknown) => (rawDone = err ?? 'closed cleanly'),
+  const rawAbort = new AbortController();
+  new Api(conn).watch(`/api/v1/namespaces/${NS}/configmaps`, { fieldSelector: 'metadata.name=ticker' }, () => rawEvents++, { signal: rawAbort.signal }).then(
+    () => (rawDone = rawAbort.signal.aborted ? 'open' : 'closed cleanly'),
+    (err: unknown) => (rawDone = err),
   );
   try {
     await informer.start();
@@ -75,10 +75,9 @@ test('informer sees add/update/delete and keeps delivering across a quiet period
 });
 
 test('relisting on a timer emits no events when nothing changed', async () => {
-  const informer = new Informer<V1ConfigMap>(kc, {
+  const informer = new Informer<V1ConfigMap>(conn, {
     name: 'configmaps-relist',
     path: `/api/v1/namespaces/${NS}/configmaps`,
-    list: () => core.listNamespacedConfigMap({ namespace: NS }),
     relistIntervalMs: 1500,
   });
   const types: string[] = [];

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoordinationV1Api, V1MicroTime } from '@kubernetes/client-node';
 import { LeaderElector } from '../../src/k8s/leader.ts';
-import { kubeConfig } from '../lab/kube.ts';
+import { connection, kubeConfig } from '../lab/kube.ts';
 import { ensureNamespace, waitUntil } from '../lab/testkit.ts';
 
 const NS = 'plb-test-leader';
@@ -18,8 +18,8 @@ const longLease = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPerio
 before(() => ensureNamespace(NS));
 
 test('two candidates: never both leaders; a graceful stop hands over without waiting out the lease', async () => {
-  const a = new LeaderElector(kc, { namespace: NS, name: `pair-${run}`, identity: 'a', ...longLease });
-  const b = new LeaderElector(kc, { namespace: NS, name: `pair-${run}`, identity: 'b', ...longLease });
+  const a = new LeaderElector(connection(), { namespace: NS, name: `pair-${run}`, identity: 'a', ...longLease });
+  const b = new LeaderElector(connection(), { namespace: NS, name: `pair-${run}`, identity: 'b', ...longLease });
   const runA = a.run(() => {});
   const runB = b.run(() => {});
   try {
@@ -51,7 +51,7 @@ test('a lease whose holder stopped renewing is taken over only after the lease d
     namespace: NS,
     body: { metadata: { name: `ghost-${run}`, namespace: NS }, spec: { holderIdentity: 'ghost', leaseDurationSeconds: 2, renewTime: now, acquireTime: now } },
   });
-  const c = new LeaderElector(kc, { namespace: NS, name: `ghost-${run}`, identity: 'c', ...fast });
+  const c = new LeaderElector(connection(), { namespace: NS, name: `ghost-${run}`, identity: 'c', ...fast });
   const t0 = Date.now();
   const running = c.run(() => {});
   try {

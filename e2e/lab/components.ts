@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { NODE_BIN, REPO_ROOT, daemonAlive, readDaemons, startDaemon, stopDaemon } from './exec.ts';
 import type { DaemonRecord } from './exec.ts';
-import { NODE_FLAGS } from '../../src/runtime.ts';
+import { ENTRY, NODE_FLAGS } from '../../src/runtime.ts';
+import { bundle } from '../../scripts/bundle.ts';
 import { kubeconfigPath } from './controlplane.ts';
 import type { Identity } from './controlplane.ts';
 
@@ -62,7 +63,7 @@ export interface AllocatorProcessOptions {
   unmanaged?: boolean;
 }
 
-/** Starts `node src/allocator/main.ts` with `env` passed through the environment. */
+/** Starts the allocator's bundle (rebuilt first if a source changed) with `env` passed through the environment. */
 export function startAllocator(opts: AllocatorProcessOptions): Component {
   const kind = opts.unmanaged ? 'test-allocator' : 'allocator';
   const marker = `purelb-lab-${kind}-${opts.id}`;
@@ -74,8 +75,14 @@ export function startAllocator(opts: AllocatorProcessOptions): Component {
     POD_NAME: `allocator-${opts.id}`,
     ...opts.env,
   };
-  const argv = ['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), NODE_BIN, ...NODE_FLAGS.allocator, `${REPO_ROOT}/src/allocator/main.ts`, marker];
+  const argv = ['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), NODE_BIN, ...NODE_FLAGS.allocator, bundled('allocator'), marker];
   return component(startDaemon(`${kind}-${opts.id}`, argv, marker));
+}
+
+/** The component's bundle, as the image runs it; rebuilt when a source is newer. */
+function bundled(component: keyof typeof ENTRY): string {
+  bundle();
+  return `${REPO_ROOT}/${ENTRY[component]}`;
 }
 
 export interface AgentProcessOptions {
@@ -97,6 +104,6 @@ export function startAgent(opts: AgentProcessOptions): Component {
     NODE_NAME: opts.node,
     ...opts.env,
   };
-  const argv = ['ip', 'netns', 'exec', opts.node, 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), NODE_BIN, ...NODE_FLAGS.lbnodeagent, `${REPO_ROOT}/src/lbnodeagent/main.ts`, marker];
+  const argv = ['ip', 'netns', 'exec', opts.node, 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), NODE_BIN, ...NODE_FLAGS.lbnodeagent, bundled('lbnodeagent'), marker];
   return component(startDaemon(`agent-${opts.node}`, argv, marker));
 }

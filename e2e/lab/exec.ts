@@ -4,7 +4,7 @@
 // stopped by PID later — never by name.
 
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LAB_DIR_NAME } from './plan.ts';
@@ -203,6 +203,15 @@ export function startDaemon(name: string, argv: readonly string[], marker: strin
     if (child.pid === undefined) throw new Error(`startDaemon ${name}: spawn of ${cmd} failed`);
     child.on('error', () => {
       /* reported through liveness checks */
+    });
+    // While the starter lives, how the daemon ended goes into its log: a crash by a signal
+    // leaves no output of its own (CI once saw clientd "exited" with an empty log).
+    child.on('exit', (code, signal) => {
+      try {
+        appendFileSync(log, `\n[${name} (pid ${child.pid}) exited: ${signal ? `signal ${signal}` : `code ${code}`} at ${new Date().toISOString()}]\n`);
+      } catch {
+        /* the log's directory is gone: the lab was taken down */
+      }
     });
     child.unref();
     const rec: DaemonRecord = { name, pid: child.pid, marker, argv: [...argv], log, startedAt: new Date().toISOString() };

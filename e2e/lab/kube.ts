@@ -3,6 +3,8 @@
 
 import { CoreV1Api, DiscoveryV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { V1Node } from '@kubernetes/client-node';
+import { loadConnection } from '../../src/k8s/connection.ts';
+import type { Connection } from '../../src/k8s/connection.ts';
 import { kubeconfigPath } from './controlplane.ts';
 import type { Identity } from './controlplane.ts';
 import type { LabNode } from './plan.ts';
@@ -11,6 +13,11 @@ export function kubeConfig(identity: Identity = 'admin'): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfigPath(identity));
   return kc;
+}
+
+/** The components' own connection (src/k8s/connection.ts) with the kubeconfig of `identity`. */
+export function connection(identity: Identity = 'admin'): Connection {
+  return loadConnection(kubeconfigPath(identity));
 }
 
 function isConflict(err: unknown): boolean {

@@ -312,11 +312,22 @@ export async function networkUp(opts: NetworkUpOptions = {}): Promise<NetworkSta
     startDaemon('clientd', ['ip', 'netns', 'exec', CLIENT.ns, NODE_BIN, CLIENTD, CLIENT_SOCKET], `${CLIENTD} ${CLIENT_SOCKET}`);
 
     // Readiness: every recorded process alive, BIRDs answer birdc, clientd answers, each
-    // responder answers the client on v4 and v6.
+    // responder answers the client on v4 and v6. A lab process that dies while starting is
+    // started once more, said on stderr with how it ended; a second death fails the lab.
     const names = expectedDaemons(count, responders);
+    const restarted = new Set<string>();
     await waitUntil(
       async () => {
         const dead = readDaemons().filter((d) => names.includes(d.name) && !daemonAlive(d));
+        const again = dead.filter((d) => !restarted.has(d.name));
+        if (dead.length > 0 && again.length === dead.length) {
+          for (const d of again) {
+            console.error(`networkUp: ${d.name} died while starting; starting it once more. Its log:\n${logTail(d.log, 10)}`);
+            restarted.add(d.name);
+            startDaemon(d.name, d.argv, d.marker);
+          }
+          return false;
+        }
         if (dead.length > 0) throw new WaitAbort(`exited: ${dead.map((d) => `${d.name}: ${logTail(d.log, 5)}`).join('; ')}`);
         for (const ns of [ROUTER.ns, ...nodes.map((n) => n.name)]) await birdProtocols(ns);
         await clientRequest({ op: 'ping' }, 2000);

@@ -210,6 +210,38 @@ test('safety: node addresses survive, a VIP deleted by hand comes back, a restar
   }
 });
 
+test('an address equal to a VIP that an operator added by hand is left alone and reported on the Service', async () => {
+  const routed = '203.0.113.100';
+  const node = 'plb-node3';
+  const svc = (await core.listNamespacedService({ namespace: APP_NS })).items.find((s) => s.status?.loadBalancer?.ingress?.some((i) => i.ip === routed));
+  assert.ok(svc?.metadata?.name, `no Service holds ${routed}`);
+  // Ours out, the operator's in, with the agent stopped (SIGSTOP) meanwhile: a running
+  // agent re-adds its own within milliseconds of the delete, even between two commands
+  // of one `ip -b` batch (seen once its pass read the kernel only once).
+  const pid = (agents.get(node) as Component).rec.pid;
+  process.kill(pid, 'SIGSTOP');
+  try {
+    await nsExec(node, ['ip', '-b', '-'], { input: `addr del ${routed}/32 dev kube-lb0\naddr add ${routed}/32 dev kube-lb0\n` });
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+  try {
+    await waitUntil('an AddressNotOurs Event on the Service', 15_000, async () => {
+      const ev = await core.listNamespacedEvent({ namespace: APP_NS, fieldSelector: `involvedObject.name=${svc.metadata?.name},reason=AddressNotOurs` });
+      return ev.items.some((e) => e.message?.includes(`Node ${node} does not announce ${routed}`));
+    });
+    // Two reconcile periods later it is still there, once, and the agent neither deleted nor replaced it.
+    await new Promise((r) => setTimeout(r, 4500));
+    assert.equal((await addressesOf(node)).filter((a) => a.ip === routed && a.ifname === 'kube-lb0').length, 1);
+    assert.match(agents.get(node)?.log() ?? '', /address already on the node and not ours: left alone.*203\.0\.113\.100|203\.0\.113\.100.*address already on the node and not ours/);
+    assert.doesNotMatch(agents.get(node)?.log() ?? '', /withdrew address.*203\.0\.113\.100/, 'the agent deleted an address it did not add');
+  } finally {
+    // The operator takes it back; the agent puts its own there again.
+    await nsExec(node, ['ip', 'addr', 'del', `${routed}/32`, 'dev', 'kube-lb0']);
+    await waitUntil(`${routed} back on ${node}`, 10_000, async () => (await holders(routed, 'kube-lb0')).includes(node), 50);
+  }
+});
+
 test('withdraw: deleting a Service removes its VIP from every node; SIGTERM withdraws and hands over', async () => {
   await core.deleteNamespacedService({ name: 'nginx-lb5-service', namespace: APP_NS });
   await waitUntil('203.0.113.0 withdrawn everywhere', 10_000, async () => (await holders('203.0.113.0', 'kube-lb0')).length === 0, 100);

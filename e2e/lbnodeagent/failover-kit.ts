@@ -52,6 +52,8 @@ export interface FailoverLabOptions {
   /** false: agents run on Lease expiry alone (the way PureLB detects failures), for comparison. */
   heartbeats?: boolean;
   memberLeaseMs?: number;
+  /** More environment for every agent (a benchmark's diagnostics). */
+  agentEnv?: Record<string, string>;
 }
 
 /**
@@ -76,6 +78,7 @@ export async function setUpFailoverLab(vipCount = 6, opts: FailoverLabOptions = 
     ...AGENT_ENV,
     ...(opts.memberLeaseMs === undefined ? {} : { PURELB_MEMBER_LEASE_MS: String(opts.memberLeaseMs) }),
     ...(opts.heartbeats === false ? { PURELB_HEARTBEAT_SECRET: 'purelb-heartbeats-disabled' } : {}),
+    ...opts.agentEnv,
   };
   await freshAgentLab(SG_NS, APP_NS, { appKinds: 'svc', clearGroups: false });
   await applyServiceGroup(SG_NS, 'failover-pool', { local: { v4pool: { subnet: '198.51.100.0/24', pool: '198.51.100.180-198.51.100.199', aggregation: 'default' } } });

@@ -4,16 +4,16 @@
 // caches are synced and every address Services already hold is registered, so a
 // restart or a new leader never moves or duplicates an address.
 
+import type { Connection } from '../k8s/connection.ts';
 import { isDeepStrictEqual } from 'node:util';
-import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import type { KubeConfig, V1Service } from '@kubernetes/client-node';
+import type { V1Service } from '@kubernetes/client-node';
 import { IPAM } from '../ipam/ipam.ts';
 import type { FailureReason } from '../ipam/pool.ts';
 import type { ReservationIssue } from '../ipam/ipam.ts';
 import { EventRecorder } from '../k8s/events.ts';
 import { Reporter } from '../k8s/reporter.ts';
 import { Informer, objectKey } from '../k8s/informer.ts';
-import type { ListResult } from '../k8s/informer.ts';
+import { Api, PATHS } from '../k8s/api.ts';
 import { WorkQueue, success } from '../k8s/workqueue.ts';
 import type { SyncResult } from '../k8s/workqueue.ts';
 import type { Logger } from '../log.ts';
@@ -21,11 +21,11 @@ import { ANNOTATIONS, BRAND, REASONS } from '../api/annotations.ts';
 import { GROUP } from '../api/meta.ts';
 import { createdAt, poolsInForce, recorded, resolveServiceGroups } from '../api/configuration.ts';
 import type { GroupState, ServiceGroupConfiguration, ServiceGroupObject } from '../api/configuration.ts';
-import { DEFAULT_POLICY, decide, poolViewOf } from './request.ts';
+import { DEFAULT_POLICY, adoption, decide, poolViewOf, servicePorts, sharingKeyOf } from './request.ts';
 import type { AllocatorPolicy } from './request.ts';
 import { ingressIPs } from '../api/service.ts';
 import { planServiceWrites } from './plan.ts';
-import { slimService } from './slim.ts';
+import { slimService } from '../api/slim.ts';
 import { groupStatus } from './status.ts';
 import { allocationFailures, allocations } from './metrics.ts';
 import type { PoolStats } from '../ipam/pool.ts';
@@ -34,11 +34,9 @@ const CONFIG_KEY = '\u0000config';
 /** Refusals that an address given back to the pool can cure. */
 const WAIT_FOR_ADDRESS: ReadonlySet<FailureReason> = new Set(['PoolExhausted', 'AddressInUse', 'PortConflict', 'SharingKeyBound']);
 const SG_VERSION = 'v1';
-const mergePatch = () => setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-const jsonPatch = () => setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
 
 export interface AllocatorOptions {
-  kc: KubeConfig;
+  conn: Connection;
   /** Where ServiceGroups live (PureLB: `purelb`). */
   namespace: string;
   /** Pod or host name, for Events. */
@@ -49,13 +47,13 @@ export interface AllocatorOptions {
 }
 
 /** The field an IPAM refusal is about, so that the Event names it; undefined when the message names the ServiceGroup. */
-function failureField(reason: FailureReason, addressField: string | undefined): string | undefined {
+function failureField(reason: FailureReason, addressField: string | undefined, sharingField: string = ANNOTATIONS.allowSharedIP): string | undefined {
   switch (reason) {
     case 'PortConflict':
     case 'SharingKeyBound':
-      return ANNOTATIONS.allowSharedIP;
+      return sharingField;
     case 'AddressInUse':
-      return addressField ?? ANNOTATIONS.allowSharedIP;
+      return addressField ?? sharingField;
     case 'OutsidePool':
     case 'InvalidRequest':
       return addressField;
@@ -81,8 +79,7 @@ export class Allocator {
   readonly services: Informer<V1Service>;
   readonly groups: Informer<ServiceGroupObject>;
   private readonly queue: WorkQueue;
-  private readonly core: CoreV1Api;
-  private readonly custom: CustomObjectsApi;
+  private readonly api: Api;
   private readonly events: EventRecorder;
   private readonly opts: AllocatorOptions;
   private readonly policy: AllocatorPolicy;
@@ -114,17 +111,15 @@ export class Allocator {
     this.opts = opts;
     this.log = opts.log;
     this.policy = opts.policy ?? DEFAULT_POLICY;
-    this.core = opts.kc.makeApiClient(CoreV1Api);
-    this.custom = opts.kc.makeApiClient(CustomObjectsApi);
-    this.events = new EventRecorder(opts.kc, 'purelb-allocator', opts.identity, opts.log);
+    this.api = new Api(opts.conn);
+    this.events = new EventRecorder(opts.conn, 'purelb-allocator', opts.identity, opts.log);
     this.queue = new WorkQueue({
       allKeys: () => this.services.keys(),
       onError: (key, err, n) => this.log.warn('sync failed, will retry', { op: 'sync', service: key, err, failures: n }),
     });
-    this.services = new Informer<V1Service>(opts.kc, {
+    this.services = new Informer<V1Service>(opts.conn, {
       name: 'services',
-      path: '/api/v1/services',
-      list: (page) => this.core.listServiceForAllNamespaces(page),
+      path: PATHS.services(),
       // Small pages: a page of typed Services is garbage once slimmed, and 100 of them
       // die young; pages of 500 outlive a scavenge and grow the old generation (measured:
       // ~100 MB more RSS at 10,000 Services).
@@ -133,10 +128,9 @@ export class Allocator {
       log: opts.log,
     });
     const ns = opts.namespace;
-    this.groups = new Informer<ServiceGroupObject>(opts.kc, {
+    this.groups = new Informer<ServiceGroupObject>(opts.conn, {
       name: 'servicegroups',
-      path: `/apis/${GROUP}/${SG_VERSION}/namespaces/${ns}/servicegroups`,
-      list: (page) => this.custom.listNamespacedCustomObject({ group: GROUP, version: SG_VERSION, namespace: ns, plural: 'servicegroups', ...page }) as Promise<ListResult<ServiceGroupObject>>,
+      path: PATHS.custom(GROUP, SG_VERSION, ns, 'servicegroups'),
       log: opts.log,
     });
     this.services.on((e) => this.queue.add(objectKey(e.obj)));
@@ -163,7 +157,7 @@ export class Allocator {
     await Promise.all([this.services.start(), this.groups.start()]);
     const synced = Date.now();
     await this.configure();
-    const reserved = this.reserveExisting();
+    const reserved = this.reserveExisting() + this.reserveAdoptable();
     this.queue.addAll(this.services.keys());
     const n = this.opts.workers ?? 8;
     this.workers = Array.from({ length: n }, () => this.queue.run((key) => this.sync(key)));
@@ -225,8 +219,11 @@ export class Allocator {
       this.ipam = re.value.ipam;
       issues = re.value.issues;
     }
+    const rebuilt = this.conf !== undefined;
     this.conf = conf;
     this.reportIssues(issues);
+    // New pools may contain addresses another controller gave: held before any resync allocates.
+    if (rebuilt) this.reserveAdoptable();
     for (const obj of objects) this.reportGroup(obj);
     for (const obj of objects) this.scheduleGroupStatus(obj.metadata?.name ?? '');
     return true;
@@ -296,10 +293,7 @@ export class Allocator {
     const outside = this.ipam?.outsideRanges().filter((o) => this.ipam?.allocation(o.service)?.pool === name) ?? [];
     const status = groupStatus(obj, state, stats, outside);
     if (isDeepStrictEqual(status, obj.status)) return;
-    await this.custom.patchNamespacedCustomObjectStatus(
-      { group: GROUP, version: SG_VERSION, namespace: this.opts.namespace, plural: 'servicegroups', name, body: [{ op: 'add', path: '/status', value: status }] },
-      jsonPatch(),
-    );
+    await this.api.patch(PATHS.customStatus(GROUP, SG_VERSION, this.opts.namespace, 'servicegroups', name), [{ op: 'add', path: '/status', value: status }], 'json');
   }
 
   // ---- services ----
@@ -316,18 +310,41 @@ export class Allocator {
     const issues: ReservationIssue[] = [];
     for (const svc of branded) {
       const from = svc.metadata?.annotations?.[ANNOTATIONS.allocatedFrom];
-      const key = svc.metadata?.annotations?.[ANNOTATIONS.allowSharedIP]?.trim();
+      const key = sharingKeyOf(svc, this.policy);
       issues.push(
         ...ipam.reserve(objectKey(svc), {
           ...(from ? { pool: from } : {}),
           addresses: ingressIPs(svc),
           ...(key ? { sharingKey: key } : {}),
-          ports: (svc.spec?.ports ?? []).map((p) => ({ protocol: p.protocol ?? 'TCP', port: p.port })),
+          ports: servicePorts(svc),
         }),
       );
     }
     this.reportIssues(issues);
     return branded.length;
+  }
+
+  /**
+   * Registers the addresses that Services hold from another controller (MetalLB, OpenELB)
+   * and that lie in one of our pools, oldest Service first, so that a takeover moves none:
+   * each is kept when its Service syncs (`decide`), and no other Service can take it first.
+   */
+  private reserveAdoptable(): number {
+    const ipam = this.ipam as IPAM;
+    const pools = poolViewOf(ipam, this.conf as ServiceGroupConfiguration);
+    const found = this.services
+      .list()
+      .filter((s) => ipam.allocation(objectKey(s)) === undefined)
+      .flatMap((s) => {
+        const a = adoption(s, pools, this.policy);
+        return a ? [{ s, a, at: createdAt(s) }] : [];
+      })
+      .sort((x, y) => x.at - y.at);
+    for (const { s, a } of found) {
+      const issues = ipam.reserve(objectKey(s), { ...a, ports: servicePorts(s) });
+      for (const issue of issues) this.log.warn('address held from another controller outside the rules', { op: 'adopt', service: issue.service, ip: issue.address, reason: issue.reason });
+    }
+    return found.length;
   }
 
   /** Records an AllocationFailed Event and log line, unless this Service already failed this way. */
@@ -387,7 +404,7 @@ export class Allocator {
     if (!result.ok) {
       if (WAIT_FOR_ADDRESS.has(result.error.reason)) this.waiting.set(key, decision.request.pool);
       else this.waiting.delete(key);
-      const field = failureField(result.error.reason, decision.addressField);
+      const field = failureField(result.error.reason, decision.addressField, decision.sharingField);
       const msg = `${field ? `${field}: ` : ''}${result.error.message}${before ? `; keeping ${before.addresses.map((a) => a.address).join(', ')}` : ''}`;
       this.fail(key, svc, msg, { reason: result.error.reason });
       return success;
@@ -406,17 +423,14 @@ export class Allocator {
     }
     let writtenVersion: string | undefined;
     if (writes.meta) {
-      const res = await this.core.patchNamespacedService(
-        { name: svc.metadata?.name ?? '', namespace: svc.metadata?.namespace ?? '', body: { metadata: { annotations: { [ANNOTATIONS.allocatedBy]: BRAND, [ANNOTATIONS.allocatedFrom]: alloc.pool ?? '' } } } },
-        mergePatch(),
-      );
+      const res = await this.api.patch<V1Service>(PATHS.service(svc.metadata?.namespace ?? '', svc.metadata?.name ?? ''), {
+        metadata: { annotations: { [ANNOTATIONS.allocatedBy]: BRAND, [ANNOTATIONS.allocatedFrom]: alloc.pool ?? '' } },
+      });
       writtenVersion = res.metadata?.resourceVersion;
+      if (decision.adopted) this.events.record(target, 'Normal', REASONS.addressAdopted, `Kept ${ips.join(', ')}, given by another controller, in pool ${alloc.pool}`);
     }
     if (writes.status) {
-      const res = await this.core.patchNamespacedServiceStatus(
-        { name: svc.metadata?.name ?? '', namespace: svc.metadata?.namespace ?? '', body: { status: { loadBalancer: { ingress: writes.ingress } } } },
-        mergePatch(),
-      );
+      const res = await this.api.patch<V1Service>(PATHS.serviceStatus(svc.metadata?.namespace ?? '', svc.metadata?.name ?? ''), { status: { loadBalancer: { ingress: writes.ingress } } });
       writtenVersion = res.metadata?.resourceVersion;
       if (writes.released.length > 0) this.events.record(target, 'Normal', REASONS.addressReleased, `Released ${writes.released.join(', ')}`);
       this.events.record(target, 'Normal', REASONS.addressAssigned, `Assigned ${ips.join(', ')} from pool ${alloc.pool}`);
@@ -456,15 +470,12 @@ export class Allocator {
     const namespace = svc.metadata?.namespace ?? '';
     if (ingressIPs(svc).length > 0) {
       try {
-        await this.core.patchNamespacedServiceStatus({ name, namespace, body: { status: { loadBalancer: { ingress: null } } } }, mergePatch());
+        await this.api.patch(PATHS.serviceStatus(namespace, name), { status: { loadBalancer: { ingress: null } } });
       } catch (err) {
         // The API server itself drops the status of a Service that left type LoadBalancer.
         if ((err as { code?: number }).code !== 422) throw err;
       }
     }
-    await this.core.patchNamespacedService(
-      { name, namespace, body: { metadata: { annotations: { [ANNOTATIONS.allocatedBy]: null, [ANNOTATIONS.allocatedFrom]: null } } } },
-      mergePatch(),
-    );
+    await this.api.patch(PATHS.service(namespace, name), { metadata: { annotations: { [ANNOTATIONS.allocatedBy]: null, [ANNOTATIONS.allocatedFrom]: null } } });
   }
 }

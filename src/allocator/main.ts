@@ -4,7 +4,7 @@
 
 import { hostname } from 'node:os';
 import { LeaderElector } from '../k8s/leader.ts';
-import { loadKubeConfig } from '../k8s/kubeconfig.ts';
+import { loadConnection } from '../k8s/connection.ts';
 import { envNumber as num } from '../env.ts';
 import { createLogger } from '../log.ts';
 import { serveMetrics } from '../server.ts';
@@ -15,19 +15,19 @@ const env = process.env;
 
 async function main(): Promise<void> {
   const log = createLogger('allocator');
-  const kc = loadKubeConfig();
+  const conn = loadConnection();
   const namespace = env.PURELB_NAMESPACE ?? 'purelb';
   const identity = env.POD_NAME ?? `${hostname()}-${process.pid}`;
   const allocator = new Allocator({
-    kc,
+    conn,
     namespace,
     identity,
     log,
     workers: num('PURELB_WORKERS', 8),
-    policy: { classless: env.PURELB_CLASSLESS !== 'false', defaultGroup: env.PURELB_DEFAULT_GROUP ?? 'default' },
+    policy: { classless: env.PURELB_CLASSLESS !== 'false', defaultGroup: env.PURELB_DEFAULT_GROUP ?? 'default', aliases: env.PURELB_ANNOTATION_ALIASES !== 'false' },
   });
   registerPoolMetrics(() => allocator.poolStats());
-  const elector = new LeaderElector(kc, {
+  const elector = new LeaderElector(conn, {
     namespace,
     name: env.PURELB_LEASE_NAME ?? 'purelb-allocator',
     identity,

@@ -7,7 +7,7 @@ import type { V1Service } from '@kubernetes/client-node';
 import { poolsInForce, resolveServiceGroups } from '../api/configuration.ts';
 import type { ServiceGroupObject } from '../api/configuration.ts';
 import { IPAM } from '../ipam/ipam.ts';
-import { decide, poolViewOf } from './request.ts';
+import { DEFAULT_POLICY, adoption, decide, poolViewOf } from './request.ts';
 
 const v4 = (pool: string, subnet: string) => ({ local: { v4pool: { pool, subnet, aggregation: 'default' } } });
 const sg = (name: string, spec: unknown, inForce?: unknown): ServiceGroupObject => ({
@@ -32,9 +32,15 @@ const built = IPAM.build(poolsInForce(conf));
 assert.ok(built.ok);
 const view = poolViewOf(built.value, conf);
 
-function svc(annotations: Record<string, string> = {}, spec: Partial<NonNullable<V1Service['spec']>> = {}, namespace = 'app'): V1Service {
-  return { metadata: { name: 's', namespace, annotations }, spec: { type: 'LoadBalancer', ports: [{ port: 80, protocol: 'TCP' }], ...spec } };
+function svc(annotations: Record<string, string> = {}, spec: Partial<NonNullable<V1Service['spec']>> = {}, namespace = 'app', ingress: string[] = []): V1Service {
+  return {
+    metadata: { name: 's', namespace, annotations },
+    spec: { type: 'LoadBalancer', ports: [{ port: 80, protocol: 'TCP' }], ...spec },
+    ...(ingress.length > 0 ? { status: { loadBalancer: { ingress: ingress.map((ip) => ({ ip })) } } } : {}),
+  };
 }
+/** A Service as MetalLB or OpenELB left it: an address in its status, none of our annotations. */
+const given = (ingress: string[], annotations: Record<string, string> = {}, spec: Partial<NonNullable<V1Service['spec']>> = {}) => svc(annotations, spec, 'app', ingress);
 
 type Want = { kind: 'allocate'; pool: string; families: string[]; addresses?: string[] } | { kind: 'invalid'; message: RegExp } | { kind: 'notOurs' };
 
@@ -72,6 +78,37 @@ const cases: Array<[string, V1Service, Want]> = [
     svc({ 'purelb.io/service-group': 'layer2-ippool' }, { ipFamilyPolicy: 'PreferDualStack' }),
     { kind: 'allocate', pool: 'layer2-ippool', families: ['IPv4'] },
   ],
+  // MetalLB's and OpenELB's spellings, read as aliases of ours.
+  ['metallb.io/address-pool names the group', svc({ 'metallb.io/address-pool': 'layer2-ippool' }), { kind: 'allocate', pool: 'layer2-ippool', families: ['IPv4'] }],
+  ['metallb.universe.tf/address-pool names the group', svc({ 'metallb.universe.tf/address-pool': 'dual' }), { kind: 'allocate', pool: 'dual', families: ['IPv4'] }],
+  ["OpenELB's eip annotation names the group", svc({ 'eip.openelb.kubesphere.io/v1alpha2': 'layer2-ippool' }), { kind: 'allocate', pool: 'layer2-ippool', families: ['IPv4'] }],
+  ['ours wins over an alias', svc({ 'purelb.io/service-group': 'dual', 'metallb.io/address-pool': 'layer2-ippool' }), { kind: 'allocate', pool: 'dual', families: ['IPv4'] }],
+  [
+    'metallb.io/loadBalancerIPs requests addresses, one per family',
+    svc({ 'metallb.io/loadBalancerIPs': '2001:db8::5, 203.0.113.5' }, { ipFamilyPolicy: 'RequireDualStack', ipFamilies: ['IPv4', 'IPv6'] }),
+    { kind: 'allocate', pool: 'dual', families: ['IPv4', 'IPv6'], addresses: ['2001:db8::5', '203.0.113.5'] },
+  ],
+  [
+    'an alias names itself in an error',
+    svc({ 'metallb.universe.tf/loadBalancerIPs': '198.51.100.130' }),
+    { kind: 'invalid', message: /^metallb\.universe\.tf\/loadBalancerIPs: 198\.51\.100\.130 is in no ServiceGroup's pool$/ },
+  ],
+  ['an alias naming a missing pool', svc({ 'metallb.io/address-pool': 'gone' }), { kind: 'invalid', message: /^metallb\.io\/address-pool: ServiceGroup gone does not exist/ }],
+  // Addresses another controller gave are kept when they lie in one of our pools.
+  ['an address MetalLB gave, in a pool, is kept', given(['198.51.100.70']), { kind: 'allocate', pool: 'layer2-ippool', families: ['IPv4'], addresses: ['198.51.100.70'] }],
+  [
+    'a dual-stack pair given by another controller is kept',
+    given(['203.0.113.9', '2001:db8::9'], {}, { ipFamilyPolicy: 'RequireDualStack', ipFamilies: ['IPv4', 'IPv6'] }),
+    { kind: 'allocate', pool: 'dual', families: ['IPv4', 'IPv6'], addresses: ['203.0.113.9', '2001:db8::9'] },
+  ],
+  ['an address given outside every pool is not kept: the default group allocates', given(['10.9.9.9']), { kind: 'allocate', pool: 'default', families: ['IPv4'] }],
+  ['a given address in another group than the one named is not kept', given(['198.51.100.70'], { 'metallb.io/address-pool': 'dual' }), { kind: 'allocate', pool: 'dual', families: ['IPv4'] }],
+  [
+    'a requested address wins over the one shown',
+    given(['198.51.100.70'], { 'purelb.io/addresses': '198.51.100.71' }),
+    { kind: 'allocate', pool: 'layer2-ippool', families: ['IPv4'], addresses: ['198.51.100.71'] },
+  ],
+  ['an address of ours (branded) is not adopted: it is registered at start', given(['198.51.100.70'], { 'purelb.io/allocated-by': 'PureLB' }), { kind: 'allocate', pool: 'default', families: ['IPv4'] }],
 ];
 
 for (const [name, service, want] of cases) {
@@ -89,4 +126,53 @@ test('decide: loadBalancerIP works with a deprecation warning naming the field',
   const d = decide(svc({}, { loadBalancerIP: '192.0.2.5' }), view);
   assert.equal(d.kind, 'allocate');
   assert.match(d.warnings.join(), /spec\.loadBalancerIP is deprecated/);
+});
+
+test('decide: spellings that disagree give a warning naming both, and ours is used', () => {
+  const d = decide(svc({ 'purelb.io/service-group': 'dual', 'metallb.io/address-pool': 'layer2-ippool', 'metallb.io/allow-shared-ip': 'k' }), view);
+  assert.equal(d.kind, 'allocate');
+  assert.deepEqual(d.warnings, ['purelb.io/service-group ("dual") and metallb.io/address-pool ("layer2-ippool") disagree: using purelb.io/service-group']);
+  assert.equal(d.request.sharingKey, 'k');
+});
+
+test('decide: spellings that agree, in any order of a list, give no warning', () => {
+  const d = decide(svc({ 'purelb.io/addresses': '198.51.100.70', 'metallb.universe.tf/loadBalancerIPs': ' 198.51.100.70 ' }), view);
+  assert.equal(d.kind, 'allocate');
+  assert.deepEqual(d.warnings, []);
+});
+
+test('decide: with aliases off, MetalLB annotations are not read', () => {
+  const d = decide(svc({ 'metallb.io/address-pool': 'layer2-ippool', 'metallb.io/allow-shared-ip': 'k' }), view, { ...DEFAULT_POLICY, aliases: false });
+  assert.equal(d.kind, 'allocate');
+  assert.equal(d.request.pool, 'default');
+  assert.equal(d.request.sharingKey, undefined);
+});
+
+test('decide: an adopted address is marked so the allocator says so; a requested one is not', () => {
+  const adopted = decide(given(['198.51.100.70']), view);
+  const asked = decide(svc({ 'purelb.io/addresses': '198.51.100.70' }), view);
+  assert.ok(adopted.kind === 'allocate' && asked.kind === 'allocate');
+  assert.equal(adopted.addressField, 'status.loadBalancer.ingress');
+  assert.equal(adopted.adopted, true);
+  assert.equal(asked.adopted, undefined);
+});
+
+test('adoption: what is registered before allocating, with the sharing key of an alias', () => {
+  assert.deepEqual(adoption(given(['198.51.100.70'], { 'metallb.universe.tf/allow-shared-ip': 'web' }), view, DEFAULT_POLICY), {
+    pool: 'layer2-ippool',
+    addresses: ['198.51.100.70'],
+    sharingKey: 'web',
+  });
+  assert.equal(adoption(given(['10.9.9.9']), view, DEFAULT_POLICY), undefined, 'outside every pool');
+  assert.equal(adoption(given(['198.51.100.70'], { 'purelb.io/addresses': '198.51.100.71' }), view, DEFAULT_POLICY), undefined, 'asks for another');
+  assert.equal(adoption(given(['198.51.100.70'], {}, { loadBalancerClass: 'metallb.io/metallb' }), view, DEFAULT_POLICY), undefined, 'not ours');
+  assert.equal(adoption(given(['198.51.100.70', '203.0.113.9']), view, DEFAULT_POLICY), undefined, 'in two groups');
+});
+
+test('the cache keeps the aliases: a slimmed Service decides as the full one', async () => {
+  const { slimService } = await import('../api/slim.ts');
+  const full = svc({ 'metallb.universe.tf/address-pool': 'layer2-ippool', 'eip.openelb.kubesphere.io/v1alpha2': 'layer2-ippool', 'metallb.io/allow-shared-ip': 'k', 'example.com/other': 'x' });
+  const slim = slimService(full);
+  assert.deepEqual(Object.keys(slim.metadata?.annotations ?? {}).sort(), ['eip.openelb.kubesphere.io/v1alpha2', 'metallb.io/allow-shared-ip', 'metallb.universe.tf/address-pool']);
+  assert.deepEqual(decide(slim, view), decide(full, view));
 });

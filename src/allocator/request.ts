@@ -10,7 +10,8 @@ import type { AllocationRequest, IPAM } from '../ipam/ipam.ts';
 import { admits, namespaceDefault } from '../api/configuration.ts';
 import type { ServiceGroupConfiguration } from '../api/configuration.ts';
 import type { Port } from '../ipam/sharing.ts';
-import { ANNOTATIONS, LOAD_BALANCER_CLASS } from '../api/annotations.ts';
+import { ANNOTATION_ALIASES, ANNOTATIONS, BRAND, LOAD_BALANCER_CLASS } from '../api/annotations.ts';
+import { ingressIPs } from '../api/service.ts';
 
 export interface PoolView {
   config(group: string): PoolConfig | undefined;
@@ -37,15 +38,17 @@ export interface AllocatorPolicy {
   classless: boolean;
   /** The group used when nothing else names one. */
   defaultGroup: string;
+  /** Read MetalLB's and OpenELB's annotations as aliases of ours (default true). */
+  aliases: boolean;
 }
 
-export const DEFAULT_POLICY: AllocatorPolicy = { classless: true, defaultGroup: 'default' };
+export const DEFAULT_POLICY: AllocatorPolicy = { classless: true, defaultGroup: 'default', aliases: true };
 
 export type Decision =
   /** Not a LoadBalancer of ours: release whatever it holds. */
   | { kind: 'notOurs'; why: string }
   /** `addressField` names where specific addresses came from, for messages about them. */
-  | { kind: 'allocate'; request: AllocationRequest; warnings: string[]; addressField?: string }
+  | { kind: 'allocate'; request: AllocationRequest; warnings: string[]; addressField?: string; sharingField?: string; adopted?: boolean }
   /** Ours, but the request cannot be met as written; the message names the field. */
   | { kind: 'invalid'; message: string; warnings: string[] };
 
@@ -55,11 +58,39 @@ export function isOurs(svc: V1Service, policy: AllocatorPolicy): boolean {
   return cls === undefined || cls === '' ? policy.classless : cls === LOAD_BALANCER_CLASS;
 }
 
+type Aliased = keyof typeof ANNOTATION_ALIASES;
+
+/** A list annotation's items, so that `a, b` and `b,a` count as the same request. */
+const items = (v: string): string => v.split(',').map((x) => x.trim()).filter((x) => x !== '').sort().join(',');
+
+/**
+ * The value of one of our annotations, or of an alias of it, and the key it was read
+ * from. Ours win over aliases, aliases in their listed order; spellings that disagree
+ * give a warning that names both.
+ */
+export function aliasedAnnotation(svc: V1Service, name: Aliased, policy: AllocatorPolicy, warnings?: string[]): { key: string; value: string } | undefined {
+  const annotations = svc.metadata?.annotations ?? {};
+  const keys = [ANNOTATIONS[name], ...(policy.aliases ? ANNOTATION_ALIASES[name] : [])];
+  const present = keys.map((key) => ({ key, value: annotations[key]?.trim() ?? '' })).filter((p) => p.value !== '');
+  const [chosen] = present;
+  if (chosen === undefined) return undefined;
+  const same = name === 'addresses' ? (a: string, b: string) => items(a) === items(b) : (a: string, b: string) => a === b;
+  for (const other of present.slice(1)) {
+    if (!same(chosen.value, other.value)) warnings?.push(`${chosen.key} ("${chosen.value}") and ${other.key} ("${other.value}") disagree: using ${chosen.key}`);
+  }
+  return chosen;
+}
+
+/** The sharing key of a Service, from our annotation or an alias of it. */
+export function sharingKeyOf(svc: V1Service, policy: AllocatorPolicy, warnings?: string[]): string | undefined {
+  return aliasedAnnotation(svc, 'allowSharedIP', policy, warnings)?.value;
+}
+
 /** The specific addresses asked for and the field they were read from. */
-function requestedAddresses(svc: V1Service, warnings: string[]): { field: string; addresses: string[] } {
-  const annotation = svc.metadata?.annotations?.[ANNOTATIONS.addresses];
-  if (annotation !== undefined && annotation.trim() !== '') {
-    return { field: ANNOTATIONS.addresses, addresses: annotation.split(',').map((a) => a.trim()).filter((a) => a !== '') };
+function requestedAddresses(svc: V1Service, policy: AllocatorPolicy, warnings: string[]): { field: string; addresses: string[] } {
+  const annotation = aliasedAnnotation(svc, 'addresses', policy, warnings);
+  if (annotation !== undefined) {
+    return { field: annotation.key, addresses: annotation.value.split(',').map((a) => a.trim()).filter((a) => a !== '') };
   }
   const legacy = svc.spec?.loadBalancerIP;
   if (legacy !== undefined && legacy !== '') {
@@ -67,6 +98,23 @@ function requestedAddresses(svc: V1Service, warnings: string[]): { field: string
     return { field: 'spec.loadBalancerIP', addresses: [legacy] };
   }
   return { field: ANNOTATIONS.addresses, addresses: [] };
+}
+
+const ADOPTED_FIELD = 'status.loadBalancer.ingress';
+
+/**
+ * The addresses another controller (MetalLB, OpenELB) gave a Service that asks for none:
+ * kept as if requested when every one lies in one group's pool, so that a takeover moves
+ * no address. A Service of ours is registered from its brand at start-up instead.
+ */
+function adoptable(svc: V1Service, pools: PoolView, named: string | undefined): string[] {
+  if (svc.metadata?.annotations?.[ANNOTATIONS.allocatedBy] === BRAND) return [];
+  const shown = ingressIPs(svc);
+  if (shown.length === 0 || malformed(ADOPTED_FIELD, shown) !== undefined) return [];
+  const owners = new Set(shown.map((a) => pools.poolOf(a)));
+  const [owner] = owners;
+  if (owners.size !== 1 || owner === undefined || (named !== undefined && named !== owner)) return [];
+  return shown;
 }
 
 /** Why the requested addresses cannot be honoured whatever the pools: not IPs, or two of one family. */
@@ -81,7 +129,8 @@ function malformed(field: string, addresses: readonly string[]): string | undefi
   return undefined;
 }
 
-function servicePorts(svc: V1Service): Port[] {
+/** The ports a Service's sharing is judged by. */
+export function servicePorts(svc: V1Service): Port[] {
   return (svc.spec?.ports ?? []).map((p) => ({ protocol: p.protocol ?? 'TCP', port: p.port }));
 }
 
@@ -119,6 +168,17 @@ function chooseFamilies(svc: V1Service, pool: PoolConfig, group: string): { fami
   }
 }
 
+/**
+ * What the allocator registers, before allocating anything, for a Service that holds
+ * addresses another controller gave it: what `decide` keeps (derived from it), so that
+ * no other Service can take them first.
+ */
+export function adoption(svc: V1Service, pools: PoolView, policy: AllocatorPolicy): { pool: string; addresses: readonly string[]; sharingKey?: string } | undefined {
+  const d = decide(svc, pools, policy);
+  if (d.kind !== 'allocate' || d.adopted !== true) return undefined;
+  return { pool: d.request.pool, addresses: d.request.addresses ?? [], ...(d.request.sharingKey ? { sharingKey: d.request.sharingKey } : {}) };
+}
+
 export function decide(svc: V1Service, pools: PoolView, policy: AllocatorPolicy = DEFAULT_POLICY): Decision {
   if (!isOurs(svc, policy)) {
     const why = svc.spec?.type !== 'LoadBalancer' ? `type is ${svc.spec?.type ?? 'ClusterIP'}` : `loadBalancerClass is ${svc.spec?.loadBalancerClass}`;
@@ -126,8 +186,12 @@ export function decide(svc: V1Service, pools: PoolView, policy: AllocatorPolicy 
   }
   const warnings: string[] = [];
   const namespace = svc.metadata?.namespace ?? 'default';
-  const { field: addressField, addresses } = requestedAddresses(svc, warnings);
-  const named = svc.metadata?.annotations?.[ANNOTATIONS.serviceGroup]?.trim() || undefined;
+  const groupAnnotation = aliasedAnnotation(svc, 'serviceGroup', policy, warnings);
+  const named = groupAnnotation?.value;
+  const asked = requestedAddresses(svc, policy, warnings);
+  const adopted = asked.addresses.length === 0 ? adoptable(svc, pools, named) : [];
+  const { field: addressField, addresses } = adopted.length > 0 ? { field: ADOPTED_FIELD, addresses: adopted } : asked;
+  const groupField = groupAnnotation?.key ?? ANNOTATIONS.serviceGroup;
 
   let group: string | undefined;
   if (addresses.length > 0) {
@@ -143,7 +207,7 @@ export function decide(svc: V1Service, pools: PoolView, policy: AllocatorPolicy 
     }
     group = [...owners][0] as string;
     if (named !== undefined && named !== group) {
-      warnings.push(`${ANNOTATIONS.serviceGroup} names ${named}, but the requested address ${addresses.join(', ')} is in ServiceGroup ${group}: using ${group}`);
+      warnings.push(`${groupField} names ${named}, but the requested address ${addresses.join(', ')} is in ServiceGroup ${group}: using ${group}`);
     }
   } else {
     group = named ?? pools.namespaceDefault(namespace) ?? policy.defaultGroup;
@@ -151,7 +215,7 @@ export function decide(svc: V1Service, pools: PoolView, policy: AllocatorPolicy 
 
   const config = pools.config(group);
   if (config === undefined) {
-    const field = named !== undefined ? `${ANNOTATIONS.serviceGroup}: ServiceGroup ${group}` : `no ${ANNOTATIONS.serviceGroup} annotation and the default ServiceGroup ${group}`;
+    const field = named !== undefined ? `${groupField}: ServiceGroup ${group}` : `no ${ANNOTATIONS.serviceGroup} annotation and the default ServiceGroup ${group}`;
     return { kind: 'invalid', message: `${field} does not exist or is not usable`, warnings };
   }
   if (!pools.admits(group, namespace)) {
@@ -164,7 +228,8 @@ export function decide(svc: V1Service, pools: PoolView, policy: AllocatorPolicy 
     return { kind: 'invalid', message: `${addressField}: ${unwanted.join(', ')} is not of the families the Service gets from ServiceGroup ${group} (${families.families.join(', ')})`, warnings };
   }
 
-  const sharingKey = svc.metadata?.annotations?.[ANNOTATIONS.allowSharedIP]?.trim();
+  const sharing = aliasedAnnotation(svc, 'allowSharedIP', policy, warnings);
+  const sharingKey = sharing?.value;
   return {
     kind: 'allocate',
     request: {
@@ -176,5 +241,7 @@ export function decide(svc: V1Service, pools: PoolView, policy: AllocatorPolicy 
     },
     warnings,
     ...(addresses.length > 0 ? { addressField } : {}),
+    ...(sharing !== undefined ? { sharingField: sharing.key } : {}),
+    ...(adopted.length > 0 ? { adopted: true } : {}),
   };
 }

@@ -13,6 +13,18 @@ export const ANNOTATIONS = {
   announcingIPv6: 'purelb.io/announcing-IPv6',
 } as const;
 
+/**
+ * The spellings of other load balancers for three of ours, honoured by the allocator as
+ * aliases (chart: `allocator.annotationAliases`) so that Services annotated for MetalLB
+ * or OpenELB keep their pool, address and sharing after a takeover (docs/migration.md).
+ * Ours come first and win; when spellings disagree the Service gets a Warning naming both.
+ */
+export const ANNOTATION_ALIASES = {
+  serviceGroup: ['metallb.io/address-pool', 'metallb.universe.tf/address-pool', 'eip.openelb.kubesphere.io/v1alpha2'],
+  addresses: ['metallb.io/loadBalancerIPs', 'metallb.universe.tf/loadBalancerIPs'],
+  allowSharedIP: ['metallb.io/allow-shared-ip', 'metallb.universe.tf/allow-shared-ip'],
+} as const satisfies Partial<Record<keyof typeof ANNOTATIONS, readonly string[]>>;
+
 /** The value of `purelb.io/allocated-by` that brands a Service as ours. */
 export const BRAND = 'PureLB';
 
@@ -25,4 +37,7 @@ export const REASONS = {
   announcingLocal: 'AnnouncingLocal',
   announcingNonLocal: 'AnnouncingNonLocal',
   configurationWarning: 'ConfigurationWarning',
+  addressNotOurs: 'AddressNotOurs',
+  /** An address another controller gave a Service, kept as if it had been requested. */
+  addressAdopted: 'AddressAdopted',
 } as const;

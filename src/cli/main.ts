@@ -5,10 +5,14 @@
 //   kubectl purelb validate FILE... (or - for standard input)
 //       Offline checks of ServiceGroup / LBNodeAgent manifests and Services' purelb.io
 //       annotations with the schemas the CRDs come from; exits 1 on any error.
+//   kubectl purelb migrate [FILE...|-] [--from-cluster] [--kubeconfig FILE] [-n NAMESPACE] [--apply]
+//       MetalLB's or OpenELB's configuration as ServiceGroups (migrate.ts).
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import type { V1Service } from '@kubernetes/client-node';
 import { GROUP } from '../api/meta.ts';
+import type { Api } from '../k8s/api.ts';
 import { statusReport } from './status.ts';
 import type { ServiceGroupObject } from './status.ts';
 import { formatVerdicts, validateText } from './validate.ts';
@@ -16,10 +20,29 @@ import { formatVerdicts, validateText } from './validate.ts';
 const USAGE = `Usage:
   kubectl purelb status [-n NAMESPACE] [--kubeconfig FILE]
   kubectl purelb validate FILE... ("-" reads standard input)
+  kubectl purelb migrate [FILE...|-] [--from-cluster] [--kubeconfig FILE] [-n NAMESPACE] [--dry-run|--apply]
+
+migrate converts MetalLB (its ConfigMap, metallb.io objects) and OpenELB (Eips)
+configuration to ServiceGroups and, where needed, an LBNodeAgent: printed as YAML
+(--dry-run, the default) or created (--apply, all or nothing). Warnings go to
+standard error; on any error nothing is printed or created and it exits 1.
 
 NAMESPACE is where purelb-ts runs and its ServiceGroups live
 (default: $PURELB_NAMESPACE, else purelb).
 `;
+
+const defaultNamespace = () => process.env.PURELB_NAMESPACE ?? 'purelb';
+
+/** The API client with the user's kubeconfig; loaded on demand, as `validate` needs no client. */
+async function connect(kubeconfig: string | undefined): Promise<Api> {
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const { Api } = await import('../k8s/api.ts');
+  const { connectionOf } = await import('../k8s/kubeconfig.ts');
+  const kc = new KubeConfig();
+  if (kubeconfig) kc.loadFromFile(kubeconfig);
+  else kc.loadFromDefault();
+  return new Api(await connectionOf(kc));
+}
 
 async function status(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -27,17 +50,12 @@ async function status(args: string[]): Promise<number> {
     options: { namespace: { type: 'string', short: 'n' }, kubeconfig: { type: 'string' } },
     strict: true,
   });
-  const namespace = values.namespace ?? process.env.PURELB_NAMESPACE ?? 'purelb';
-  // Loaded here: the client takes a second to load and `validate` does not need it.
-  const { CoreV1Api, CustomObjectsApi, KubeConfig } = await import('@kubernetes/client-node');
-  const kc = new KubeConfig();
-  if (values.kubeconfig) kc.loadFromFile(values.kubeconfig);
-  else kc.loadFromDefault();
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  const core = kc.makeApiClient(CoreV1Api);
+  const namespace = values.namespace ?? defaultNamespace();
+  const { PATHS } = await import('../k8s/api.ts');
+  const api = await connect(values.kubeconfig);
   const [groups, services] = await Promise.all([
-    custom.listNamespacedCustomObject({ group: GROUP, version: 'v1', namespace, plural: 'servicegroups' }) as Promise<{ items: ServiceGroupObject[] }>,
-    core.listServiceForAllNamespaces(),
+    api.list<ServiceGroupObject>(PATHS.custom(GROUP, 'v1', namespace, 'servicegroups')),
+    api.list<V1Service>(PATHS.services()),
   ]);
   process.stdout.write(statusReport(groups.items, services.items, namespace));
   return 0;
@@ -73,6 +91,17 @@ async function main(argv: string[]): Promise<number> {
       return status(rest);
     case 'validate':
       return validate(rest);
+    case 'migrate': {
+      const { migrateCommand } = await import('./migrate.ts');
+      const code = await migrateCommand(rest, defaultNamespace(), {
+        connect,
+        read: (file) => readFileSync(file === '-' ? 0 : file, 'utf8'),
+        stdout: (text) => process.stdout.write(text),
+        stderr: (text) => process.stderr.write(text),
+      });
+      if (code === 2) process.stderr.write(USAGE);
+      return code;
+    }
     case undefined:
     case 'help':
     case '-h':
@@ -88,8 +117,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    const body = (err as { body?: unknown }).body;
-    process.stderr.write(`kubectl-purelb: ${err instanceof Error ? err.message : String(err)}${body ? `\n${typeof body === 'string' ? body : JSON.stringify(body)}` : ''}\n`);
+    process.stderr.write(`kubectl-purelb: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);
   },
 );

@@ -5,10 +5,11 @@
 // start-up) must not queue the writes that matter behind its Events. As in
 // client-go's broadcaster, a backlog beyond `maxQueued` is dropped (and logged).
 
-import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import type { CoreV1Event, KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { Connection } from './connection.ts';
+import type { CoreV1Event, KubernetesObject } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.ts';
+import { Api, PATHS } from './api.ts';
 
 const FOLD_WINDOW_MS = 10 * 60_000;
 
@@ -28,7 +29,7 @@ export interface EventTarget {
 }
 
 export class EventRecorder {
-  private readonly api: CoreV1Api;
+  private readonly api: Api;
   private readonly component: string;
   private readonly host: string;
   private readonly log: Logger | undefined;
@@ -40,8 +41,8 @@ export class EventRecorder {
   private readonly maxInFlight: number;
   private readonly maxQueued: number;
 
-  constructor(kc: KubeConfig, component: string, host: string, log?: Logger, opts: EventRecorderOptions = {}) {
-    this.api = kc.makeApiClient(CoreV1Api);
+  constructor(conn: Connection, component: string, host: string, log?: Logger, opts: EventRecorderOptions = {}) {
+    this.api = new Api(conn);
     this.component = component;
     this.host = host;
     this.log = log;
@@ -89,7 +90,7 @@ export class EventRecorder {
       seen.written = seen.written.then(async (name) => {
         if (name === undefined) return name;
         return this.api
-          .patchNamespacedEvent({ name, namespace, body: { count, lastTimestamp: now.toISOString() } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))
+          .patch(PATHS.event(namespace, name), { count, lastTimestamp: now.toISOString() })
           .then(
             () => name,
             () => name,
@@ -111,7 +112,7 @@ export class EventRecorder {
       reportingComponent: this.component,
       reportingInstance: this.host,
     };
-    const written = this.api.createNamespacedEvent({ namespace, body: event });
+    const written = this.api.create(PATHS.events(namespace), event);
     // Only the name is kept for folding: thousands of written Events must not stay in memory.
     const name = event.metadata?.name;
     this.recent.set(key, { at: now.getTime(), count: 1, written: written.then(() => name, () => undefined) });

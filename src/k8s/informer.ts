@@ -6,24 +6,13 @@
 // pages, and an optional transform slims every object before it is cached, so that
 // a large collection neither peaks memory at start-up nor keeps fields nobody reads.
 
-import { Watch } from '@kubernetes/client-node';
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { Api } from './api.ts';
+import type { Connection } from './connection.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffDelay } from './backoff.ts';
 import type { BackoffPolicy } from './backoff.ts';
 import type { Logger } from '../log.ts';
-
-export interface ListResult<T> {
-  items: T[];
-  /** `_continue` as client-node's typed lists name it, `continue` in raw JSON. */
-  metadata?: { resourceVersion?: string; _continue?: string; continue?: string };
-}
-
-/** One page of a list: pass on to the API call (`limit`, `_continue`). */
-export interface ListPage {
-  limit: number;
-  _continue?: string;
-}
 
 export type InformerEvent<T> =
   | { type: 'add'; obj: T }
@@ -35,15 +24,15 @@ export interface InformerOptions<T> {
   name: string;
   /** The collection's URL path, e.g. `/api/v1/services`. */
   path: string;
-  /** Lists the collection; should honour `page` (a list function that ignores it returns everything at once). */
-  list: (page: ListPage) => Promise<ListResult<T>>;
   /** Items per list page (default 500, as client-go's reflector). */
   pageSize?: number;
   /** Applied to every object before it is cached and handed to handlers, e.g. to drop managedFields. */
   transform?: (obj: T) => T;
-  /** Passed to the watch; the list function must apply the same selector. */
+  /** Objects it refuses are not cached: as if absent (one that stops qualifying is deleted). Runs before `transform`. */
+  keep?: (obj: T) => boolean;
+  /** Applied to the list and the watch. */
   labelSelector?: string;
-  /** Passed to the watch likewise (e.g. `metadata.name=<one object>`). */
+  /** Likewise (e.g. `metadata.name=<one object>`). */
   fieldSelector?: string;
   relistIntervalMs?: number;
   backoff?: BackoffPolicy;
@@ -60,7 +49,7 @@ class Gone extends Error {}
 export class Informer<T extends KubernetesObject> {
   private readonly cache = new Map<string, T>();
   private readonly handlers: Array<(e: InformerEvent<T>) => void> = [];
-  private readonly watch: Watch;
+  private readonly api: Api;
   private readonly opts: InformerOptions<T>;
   private abort: AbortController | undefined;
   private stopped = false;
@@ -69,9 +58,9 @@ export class Informer<T extends KubernetesObject> {
   private loop: Promise<void> | undefined;
   private relistDue = 0;
 
-  constructor(kc: KubeConfig, opts: InformerOptions<T>) {
+  constructor(conn: Connection, opts: InformerOptions<T>) {
     this.opts = opts;
-    this.watch = new Watch(kc);
+    this.api = new Api(conn);
     let resolve!: () => void;
     const promise = new Promise<void>((r) => (resolve = r));
     this.firstSync = { promise, resolve };
@@ -181,54 +170,54 @@ export class Informer<T extends KubernetesObject> {
   /** Every page of the list, transformed; all pages come from the first page's snapshot. */
   private async listAll(): Promise<{ items: T[]; resourceVersion: string }> {
     const transform = this.opts.transform ?? ((o: T) => o);
+    const keep = this.opts.keep ?? (() => true);
     const items: T[] = [];
     let resourceVersion = '';
     let next: string | undefined;
     for (let pages = 0; pages < 100_000; pages++) {
-      const res = await this.opts.list({ limit: this.opts.pageSize ?? 500, ...(next ? { _continue: next } : {}) });
-      for (const item of res.items) items.push(transform(item));
+      const { path, labelSelector, fieldSelector } = this.opts;
+      const res = await this.api.list<T>(path, { limit: this.opts.pageSize ?? 500, continue: next, labelSelector, fieldSelector });
+      for (const item of res.items) if (keep(item)) items.push(transform(item));
       resourceVersion = res.metadata?.resourceVersion ?? resourceVersion;
-      next = res.metadata?._continue || res.metadata?.continue || undefined;
+      next = res.metadata?.continue || undefined;
       if (next === undefined) break;
     }
     return { items, resourceVersion };
   }
 
   /** Watches until the stream ends or `forMs` passes; returns the last resourceVersion. */
-  private watchFrom(rv: string, forMs: number): Promise<string> {
-    return new Promise<string>((resolve, reject) => {
-      let last = rv;
-      let settled = false;
-      const finish = (err?: unknown) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        if (err && !this.stopped) reject(err);
-        else resolve(last);
-      };
-      const timer = setTimeout(() => this.abort?.abort(), Math.max(1000, forMs));
-      timer.unref();
-      const onEvent = (phase: string, obj: T & { code?: number; message?: string }) => {
-        if (phase === 'ERROR') {
-          finish(obj.code === 410 ? new Gone(obj.message) : new Error(`watch ${this.opts.name}: ${obj.message ?? 'error event'}`));
-          return;
-        }
-        last = obj.metadata?.resourceVersion ?? last;
-        if (phase !== 'BOOKMARK') this.apply(phase, this.opts.transform ? this.opts.transform(obj) : obj);
-      };
-      const onDone = (err: unknown) => {
-        // A client-side inactivity timeout on a quiet collection is not an error: resume.
-        if (err instanceof Error && err.name === 'TimeoutError') finish();
-        else if (err && (err as { name?: string }).name === 'AbortError') finish();
-        else finish(err ?? undefined);
-      };
-      this.watch
-        .watch(this.opts.path, { resourceVersion: last, allowWatchBookmarks: true, labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector }, onEvent, onDone)
-        .then((ac) => {
-          this.abort = ac;
-          if (this.stopped || settled) ac.abort();
-        })
-        .catch((err: unknown) => finish(err));
-    });
+  private async watchFrom(rv: string, forMs: number): Promise<string> {
+    let last = rv;
+    let failure: Error | undefined;
+    const abort = (this.abort = new AbortController());
+    const timer = setTimeout(() => abort.abort(), Math.max(1000, forMs));
+    timer.unref();
+    if (this.stopped) abort.abort();
+    const onEvent = (phase: string, obj: T & { code?: number; message?: string }) => {
+      if (failure) return;
+      if (phase === 'ERROR') {
+        failure = obj.code === 410 ? new Gone(obj.message) : new Error(`watch ${this.opts.name}: ${obj.message ?? 'error event'}`);
+        abort.abort();
+        return;
+      }
+      last = obj.metadata?.resourceVersion ?? last;
+      if (phase === 'BOOKMARK') return;
+      if (this.opts.keep && !this.opts.keep(obj)) {
+        if (this.cache.has(objectKey(obj))) this.apply('DELETED', obj);
+        return;
+      }
+      this.apply(phase, this.opts.transform ? this.opts.transform(obj) : obj);
+    };
+    try {
+      const query = { resourceVersion: last, allowWatchBookmarks: true, labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector };
+      await this.api.watch<T & { code?: number; message?: string }>(this.opts.path, query, onEvent, { signal: abort.signal });
+    } catch (err) {
+      // Aborted by the timer or by stop(): the end of this watch, not an error.
+      if (!abort.signal.aborted) throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (failure && !this.stopped) throw failure;
+    return last;
   }
 }

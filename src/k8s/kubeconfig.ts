@@ -1,5 +1,5 @@
-// In a Pod: the ServiceAccount. Elsewhere: $KUBECONFIG (the lab runs components as
-// processes with the kubeconfig of their identity).
+// client-node's KubeConfig, for tests and the CLI (the components use connection.ts).
+// In a Pod: the ServiceAccount. Elsewhere: $KUBECONFIG.
 //
 // client-node 2.0.1 builds a new undici Agent for every API request
 // (applySecurityAuthentication → createDispatcher), so no connection is ever reused:
@@ -9,8 +9,11 @@
 // it to every later request (cf. kubernetes-client/javascript#2893 for the same leak
 // on the https.Agent path).
 
+import { Agent } from 'node:https';
+import type { RequestOptions } from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { RequestContext } from '@kubernetes/client-node';
+import type { Connection } from './connection.ts';
 
 type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
 
@@ -33,4 +36,23 @@ export function loadKubeConfig(path = process.env.KUBECONFIG): KubeConfig {
   if (path) kc.loadFromFile(path);
   else kc.loadFromCluster();
   return kc;
+}
+
+/**
+ * A Connection (connection.ts) that authenticates through client-node's KubeConfig, with
+ * every way it knows (exec plugins, OIDC): for the CLI, which runs with people's own
+ * kubeconfigs. The components use loadConnection().
+ */
+export async function connectionOf(kc: KubeConfig): Promise<Connection> {
+  const server = kc.getCurrentCluster()?.server?.replace(/\/$/, '');
+  if (!server) throw new Error('no current cluster in the kubeconfig');
+  const opts: RequestOptions = {};
+  await kc.applyToHTTPSOptions(opts);
+  const agent = new Agent({ keepAlive: true, ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: opts.rejectUnauthorized });
+  const headers = async () => {
+    const o: RequestOptions = {};
+    await kc.applyToHTTPSOptions(o);
+    return Object.fromEntries(Object.entries(o.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)]));
+  };
+  return { server, agent, headers };
 }

@@ -5,12 +5,13 @@
 // leader that cannot renew within the renew deadline stops leading. The caller should
 // then exit: a former leader that keeps writing is how addresses get given twice.
 
-import { CoordinationV1Api, V1MicroTime } from '@kubernetes/client-node';
-import type { KubeConfig, V1Lease } from '@kubernetes/client-node';
+import type { Connection } from './connection.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../log.ts';
+import { Api, PATHS, microTime } from './api.ts';
 import { Informer } from './informer.ts';
 import { writeLease } from './lease.ts';
+import type { Lease } from './lease.ts';
 
 export interface LeaderOptions {
   namespace: string;
@@ -23,27 +24,26 @@ export interface LeaderOptions {
 }
 
 export class LeaderElector {
-  private readonly api: CoordinationV1Api;
+  private readonly api: Api;
   private readonly opts: Required<Omit<LeaderOptions, 'log'>> & { log?: Logger };
   private observed: { holder: string; renew: string; at: number } | undefined;
   private leading = false;
   private stopped = false;
   private renewal: Promise<boolean> | undefined;
   /** Watches the Lease while standing by, so that a released Lease is taken at once, not a retry period later. */
-  private readonly lease: Informer<V1Lease>;
+  private readonly lease: Informer<Lease>;
   private wake: (() => void) | undefined;
 
-  constructor(kc: KubeConfig, opts: LeaderOptions) {
-    this.api = kc.makeApiClient(CoordinationV1Api);
+  constructor(conn: Connection, opts: LeaderOptions) {
+    this.api = new Api(conn);
     this.opts = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, ...opts };
     if (this.opts.renewDeadlineMs >= this.opts.leaseDurationMs) throw new Error('renewDeadlineMs must be shorter than leaseDurationMs');
     const { namespace, name } = this.opts;
     const fieldSelector = `metadata.name=${name}`;
-    this.lease = new Informer<V1Lease>(kc, {
+    this.lease = new Informer<Lease>(conn, {
       name: 'leader-lease',
-      path: `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
+      path: PATHS.leases(namespace),
       fieldSelector,
-      list: () => this.api.listNamespacedLease({ namespace, fieldSelector }),
       ...(opts.log ? { log: opts.log } : {}),
     });
     this.lease.on(() => this.wake?.());
@@ -103,10 +103,11 @@ export class LeaderElector {
     // A renewal in flight must land before the release, or it would re-take the Lease.
     await this.renewal;
     try {
-      const lease = await this.api.readNamespacedLease({ name: this.opts.name, namespace: this.opts.namespace });
+      const path = PATHS.lease(this.opts.namespace, this.opts.name);
+      const lease = await this.api.get<Lease>(path);
       if (lease.spec?.holderIdentity !== this.opts.identity) return;
-      lease.spec = { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: new V1MicroTime() };
-      await this.api.replaceNamespacedLease({ name: this.opts.name, namespace: this.opts.namespace, body: lease });
+      lease.spec = { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: microTime() };
+      await this.api.replace(path, lease);
     } catch (err) {
       this.opts.log?.warn('could not release lease', { op: 'leader', err });
     }
@@ -115,7 +116,7 @@ export class LeaderElector {
   private async tryAcquireOrRenew(): Promise<boolean> {
     const { namespace, name, identity } = this.opts;
     const durationS = Math.ceil(this.opts.leaseDurationMs / 1000);
-    const now = new V1MicroTime();
+    const now = microTime();
     try {
       return await writeLease(this.api, namespace, name, (lease) => {
         if (lease === undefined) {

@@ -1,27 +1,26 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { V1Lease } from '@kubernetes/client-node';
 import { writeLease } from './lease.ts';
-import type { LeaseApi } from './lease.ts';
+import type { Lease, LeaseApi } from './lease.ts';
 
 /** A Lease store with the API server's answers: 404 when absent, 409 on a stale resourceVersion. */
-function store(initial?: V1Lease) {
+function store(initial?: Lease) {
   let lease = initial;
   let version = 1;
   const calls: string[] = [];
   const fail = (code: number) => Object.assign(new Error(`HTTP ${code}`), { code });
   const api = {
-    readNamespacedLease: async () => {
+    get: async () => {
       calls.push('read');
       if (!lease) throw fail(404);
       return structuredClone(lease);
     },
-    createNamespacedLease: async ({ body }: { body: V1Lease }) => {
+    create: async (_path: string, body: Lease) => {
       calls.push('create');
       lease = { ...body, metadata: { ...body.metadata, resourceVersion: String(++version) } };
       return lease;
     },
-    replaceNamespacedLease: async ({ body }: { body: V1Lease }) => {
+    replace: async (_path: string, body: Lease) => {
       calls.push('replace');
       if (body.metadata?.resourceVersion !== lease?.metadata?.resourceVersion) throw fail(409);
       lease = { ...body, metadata: { ...body.metadata, resourceVersion: String(++version) } };
@@ -31,7 +30,7 @@ function store(initial?: V1Lease) {
   return { api, calls, get: () => lease, bump: () => lease && (lease.metadata = { ...lease.metadata, resourceVersion: String(++version) }) };
 }
 
-const mine = (current: V1Lease | undefined): V1Lease => ({ metadata: { name: 'l' }, spec: { ...current?.spec, holderIdentity: 'me' } });
+const mine = (current: Lease | undefined): Lease => ({ metadata: { name: 'l' }, spec: { ...current?.spec, holderIdentity: 'me' } });
 
 test('creates a missing Lease, replaces an existing one with the version read', async () => {
   const s = store();
@@ -60,6 +59,6 @@ test('a concurrent write in between makes the replace fail instead of overwritin
 });
 
 test('a hung API server is cut off after the timeout', async () => {
-  const api = { readNamespacedLease: () => new Promise(() => {}) } as unknown as LeaseApi;
+  const api = { get: () => new Promise(() => {}) } as unknown as LeaseApi;
   await assert.rejects(writeLease(api, 'ns', 'l', mine, 50), /no answer within 50 ms/);
 });

@@ -3,9 +3,19 @@
 // create it when absent, else replace it guarded by the resourceVersion that was read
 // (a concurrent writer makes the replace fail with 409, never lose an update).
 
-import type { CoordinationV1Api, V1Lease } from '@kubernetes/client-node';
+import type { V1ObjectMeta } from '@kubernetes/client-node';
+import { PATHS } from './api.ts';
+import type { Api } from './api.ts';
 
-export type LeaseApi = Pick<CoordinationV1Api, 'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'>;
+/** A coordination.k8s.io/v1 Lease as JSON: its times are MicroTime strings (api.ts microTime()). */
+export interface Lease {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: V1ObjectMeta;
+  spec?: { holderIdentity?: string; leaseDurationSeconds?: number; acquireTime?: string; renewTime?: string; leaseTransitions?: number };
+}
+
+export type LeaseApi = Pick<Api, 'get' | 'create' | 'replace'>;
 
 export function httpCode(err: unknown): number | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? Number((err as { code: unknown }).code) : undefined;
@@ -30,22 +40,22 @@ export async function writeLease(
   api: LeaseApi,
   namespace: string,
   name: string,
-  change: (current: V1Lease | undefined) => V1Lease | undefined,
+  change: (current: Lease | undefined) => Lease | undefined,
   timeoutMs?: number,
 ): Promise<boolean> {
-  let current: V1Lease | undefined;
+  let current: Lease | undefined;
   try {
-    current = await withTimeout(api.readNamespacedLease({ name, namespace }), timeoutMs);
+    current = await withTimeout(api.get<Lease>(PATHS.lease(namespace, name)), timeoutMs);
   } catch (err) {
     if (httpCode(err) !== 404) throw err;
   }
   const next = change(current);
   if (next === undefined) return false;
   if (current === undefined) {
-    await withTimeout(api.createNamespacedLease({ namespace, body: next }), timeoutMs);
+    await withTimeout(api.create(PATHS.leases(namespace), next), timeoutMs);
   } else {
     const body = { ...next, metadata: { ...next.metadata, resourceVersion: current.metadata?.resourceVersion } };
-    await withTimeout(api.replaceNamespacedLease({ name, namespace, body }), timeoutMs);
+    await withTimeout(api.replace(PATHS.lease(namespace, name), body), timeoutMs);
   }
   return true;
 }

@@ -38,13 +38,7 @@ describe('addressConfig in the kernel', () => {
 
   before(async () => {
     sweepStaleNamespaces();
-    ns = Netns.create('addrcfg');
-    ns.ip('link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p');
-    // ifb: this kernel may lack the dummy module; the agent adopts any type (ensureDummyLink).
-    ns.ip('link', 'add', 'kube-lb0', 'type', 'ifb');
-    for (const l of ['eth0', 'eth0p', 'kube-lb0']) ns.ip('link', 'set', l, 'up');
-    ns.ip('addr', 'add', '198.51.100.2/24', 'dev', 'eth0');
-    ns.ip('-6', 'addr', 'add', '2001:db8:100::2/64', 'dev', 'eth0', 'nodad');
+    ns = Netns.node('addrcfg');
     for (const l of ['eth0', 'kube-lb0']) ifindex[l] = (JSON.parse(ns.ip('-j', 'link', 'show', 'dev', l)) as Array<{ ifindex: number }>)[0]?.ifindex ?? 0;
     net = await ns.startFixture(fixtureModule);
   });

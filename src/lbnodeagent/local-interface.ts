@@ -4,7 +4,7 @@
 
 import { formatCidr, parseCidr } from '../ipam/address.ts';
 import type { LBNodeAgentConfig } from '../api/normalize.ts';
-import type { HostNetwork, Link } from '../netlink/host-network.ts';
+import type { HostNetwork, InterfaceAddress, Link } from '../netlink/host-network.ts';
 
 export interface LocalInterface {
   link: Link | undefined;
@@ -12,8 +12,23 @@ export interface LocalInterface {
   subnets: string[];
 }
 
-export async function resolveLocalInterface(net: HostNetwork, config: Pick<LBNodeAgentConfig, 'localInterface' | 'interfaces'>): Promise<LocalInterface> {
-  const all = await net.listLinks();
+/** The kernel as one pass of the agent sees it: one link dump and one address dump, read once and shared. */
+export interface KernelView {
+  links: Link[];
+  addresses: InterfaceAddress[];
+}
+
+export async function readKernelView(net: HostNetwork): Promise<KernelView> {
+  const links = await net.listLinks();
+  return { links, addresses: await net.listAddresses() };
+}
+
+export async function resolveLocalInterface(
+  net: HostNetwork,
+  config: Pick<LBNodeAgentConfig, 'localInterface' | 'interfaces'>,
+  view?: KernelView,
+): Promise<LocalInterface> {
+  const { links: all, addresses } = view ?? (await readKernelView(net));
   const pattern = config.localInterface;
   const link =
     pattern === 'default'
@@ -22,7 +37,7 @@ export async function resolveLocalInterface(net: HostNetwork, config: Pick<LBNod
   const names = new Set([link?.name, ...config.interfaces]);
   const subnets = new Set<string>();
   for (const l of all.filter((l) => names.has(l.name))) {
-    for (const a of await net.listAddresses({ ifindex: l.index })) {
+    for (const a of addresses.filter((a) => a.ifindex === l.index)) {
       const cidr = parseCidr(`${a.ip}/${a.prefix}`);
       // Host routes (/32, /128) make no subnet; our own VIPs never count.
       if (a.ours || a.scope !== 0 || typeof cidr === 'string' || cidr.prefix === (cidr.family === 'IPv4' ? 32 : 128)) continue;

@@ -3,13 +3,15 @@
 // SIGTERM says goodbye to its peers, hands its layer-2 VIPs over and leaves. Its routed
 // VIPs go too, unless the agent is only being restarted (see restarting()).
 
+import type { Connection } from '../k8s/connection.ts';
 import { hostname } from 'node:os';
-import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
-import { loadKubeConfig } from '../k8s/kubeconfig.ts';
+import type { V1DaemonSet, V1Node, V1Secret } from '@kubernetes/client-node';
+import { Api, PATHS } from '../k8s/api.ts';
+import { loadConnection } from '../k8s/connection.ts';
 import { envNumber as num } from '../env.ts';
 import { createLogger } from '../log.ts';
 import type { Logger } from '../log.ts';
-import { kernelKeepsAddressProtocol, openHostNetwork } from '../netlink/rtnetlink.ts';
+import { openHostNetwork } from '../netlink/rtnetlink.ts';
 import type { HostNetwork } from '../netlink/host-network.ts';
 import { serveMetrics } from '../server.ts';
 import { Agent } from './agent.ts';
@@ -17,7 +19,6 @@ import { Announcer } from './announce/announcer.ts';
 import { HeartbeatDetector } from './heartbeat/detector.ts';
 import { FastMembership, LeaseMembership } from './membership.ts';
 import { registerAnnouncementMetrics, registerMembershipMetrics } from './metrics.ts';
-import type { KubeConfig } from '@kubernetes/client-node';
 
 const env = process.env;
 
@@ -28,22 +29,23 @@ const env = process.env;
  * uninstall, a drained (cordoned) node or any doubt (no answer within a second) is a
  * departure: everything is withdrawn.
  */
-async function restarting(kc: KubeConfig, namespace: string, node: string): Promise<boolean> {
+async function restarting(conn: Connection, namespace: string, node: string): Promise<boolean> {
   const daemonSet = env.PURELB_DAEMONSET;
   if (!daemonSet) return false;
   const timeout = new Promise<false>((resolve) => setTimeout(() => resolve(false), 1000).unref());
   const check = (async () => {
-    const [ds, self] = await Promise.all([kc.makeApiClient(AppsV1Api).readNamespacedDaemonSet({ name: daemonSet, namespace }), kc.makeApiClient(CoreV1Api).readNode({ name: node })]);
+    const api = new Api(conn);
+    const [ds, self] = await Promise.all([api.get<V1DaemonSet>(PATHS.daemonSet(namespace, daemonSet)), api.get<V1Node>(PATHS.node(node))]);
     return ds.metadata?.deletionTimestamp === undefined && self.metadata?.deletionTimestamp === undefined && self.spec?.unschedulable !== true;
   })().catch(() => false);
   return Promise.race([check, timeout]);
 }
 
 /** The shared heartbeat key from the Secret; undefined (and a warning) when it is missing. */
-async function heartbeatKey(kc: KubeConfig, namespace: string, log: Logger): Promise<Buffer | undefined> {
+async function heartbeatKey(conn: Connection, namespace: string, log: Logger): Promise<Buffer | undefined> {
   const name = env.PURELB_HEARTBEAT_SECRET ?? 'purelb-heartbeat';
   try {
-    const secret = await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name, namespace });
+    const secret = await new Api(conn).get<V1Secret>(PATHS.secret(namespace, name));
     const data = secret.data?.key;
     if (!data) throw new Error(`Secret ${namespace}/${name} has no data key "key"`);
     const key = Buffer.from(data, 'base64');
@@ -67,24 +69,23 @@ async function heartbeatAddress(net: HostNetwork): Promise<string | undefined> {
 async function main(): Promise<void> {
   const node = env.NODE_NAME ?? hostname();
   const log = createLogger('lbnodeagent').child({ node });
-  const kc = loadKubeConfig();
+  const conn = loadConnection();
   const namespace = env.PURELB_NAMESPACE ?? 'purelb';
   const net = openHostNetwork();
-  if (!kernelKeepsAddressProtocol()) {
-    // Before Linux 6.1 the kernel drops IFA_PROTO: no address looks like ours, so the
-    // agent never deletes one (the node's own are safe) but cannot withdraw its VIPs either.
-    log.error('this kernel drops the address ownership marker (IFA_PROTO, Linux >= 6.1 needed): VIPs cannot be withdrawn on this node', { op: 'start' });
-  }
+  // Before Linux 5.18 the kernel drops IFA_PROTO: the ownership record under /run tells our addresses.
+  const ownership = await net.ownership();
+  log.info('address ownership', { op: 'start', mode: ownership.mode, reason: ownership.reason, record: ownership.recordPath });
+  if (ownership.recordProblem) log.warn('ownership record unusable: addresses it listed are left alone', { op: 'start', problem: ownership.recordProblem });
   const announcer = new Announcer({ findLink: (name) => net.findLink(name) });
   const leases = new LeaseMembership({
-    kc,
+    conn,
     namespace,
     node,
     leaseDurationMs: num('PURELB_MEMBER_LEASE_MS', 10_000),
     renewIntervalMs: num('PURELB_MEMBER_RENEW_MS', 2_000),
     log,
   });
-  const key = await heartbeatKey(kc, namespace, log);
+  const key = await heartbeatKey(conn, namespace, log);
   const address = key ? await heartbeatAddress(net) : undefined;
   const detector =
     key && address
@@ -106,7 +107,7 @@ async function main(): Promise<void> {
   );
   registerAnnouncementMetrics(() => announcer.counters());
   const agent = new Agent({
-    kc,
+    conn,
     namespace,
     node,
     net,
@@ -124,7 +125,7 @@ async function main(): Promise<void> {
     stopping = true;
     const t0 = Date.now();
     try {
-      const keepRouted = await restarting(kc, namespace, node);
+      const keepRouted = await restarting(conn, namespace, node);
       log.info('stopping', { op: 'stop', signal, keepRouted });
       await agent.stop({ keepRouted });
     } catch (err) {

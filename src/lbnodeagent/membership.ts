@@ -7,11 +7,14 @@
 // the member set is frozen at its last known value instead of expiring everybody, so
 // that announcements do not all stop while the API server is away.
 
-import { CoordinationV1Api, V1MicroTime } from '@kubernetes/client-node';
-import type { KubeConfig, V1Lease } from '@kubernetes/client-node';
+import type { Connection } from '../k8s/connection.ts';
+import { Api, PATHS, microTime } from '../k8s/api.ts';
 import { Informer } from '../k8s/informer.ts';
 import { httpCode, writeLease } from '../k8s/lease.ts';
+import type { Lease } from '../k8s/lease.ts';
 import type { Logger } from '../log.ts';
+import { parseCidr } from '../ipam/address.ts';
+import type { Cidr } from '../ipam/address.ts';
 import type { Member } from './desired.ts';
 import type { HeartbeatDetector, Peer } from './heartbeat/detector.ts';
 
@@ -28,7 +31,7 @@ export interface MembershipSource {
 }
 
 export interface LeaseMembershipOptions {
-  kc: KubeConfig;
+  conn: Connection;
   namespace: string;
   node: string;
   leaseDurationMs?: number;
@@ -40,9 +43,18 @@ export function leaseName(node: string): string {
   return `lbnodeagent-${node}`;
 }
 
-export class LeaseMembership implements MembershipSource {
-  private readonly api: CoordinationV1Api;
-  private readonly leases: Informer<V1Lease>;
+/** What FastMembership needs of the Lease membership (LeaseMembership in the agent). */
+export interface LeaseSource extends MembershipSource {
+  /** Our heartbeat endpoint, published on our Lease. */
+  heartbeatEndpoint: string;
+  start(subnets: readonly string[], eligible: boolean): Promise<void>;
+  publish(subnets: readonly string[], eligible: boolean): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export class LeaseMembership implements LeaseSource {
+  private readonly api: Api;
+  private readonly leases: Informer<Lease>;
   private readonly opts: Required<Omit<LeaseMembershipOptions, 'log'>> & { log: Logger };
   private readonly seen = new Map<string, { renew: string; at: number }>();
   private readonly listeners: Array<() => void> = [];
@@ -59,13 +71,12 @@ export class LeaseMembership implements MembershipSource {
 
   constructor(opts: LeaseMembershipOptions) {
     this.opts = { leaseDurationMs: 10_000, renewIntervalMs: 2_000, ...opts };
-    this.api = opts.kc.makeApiClient(CoordinationV1Api);
+    this.api = new Api(opts.conn);
     const selector = `${LEASE_LABEL}=${LEASE_LABEL_VALUE}`;
-    this.leases = new Informer<V1Lease>(opts.kc, {
+    this.leases = new Informer<Lease>(opts.conn, {
       name: 'leases',
-      path: `/apis/coordination.k8s.io/v1/namespaces/${opts.namespace}/leases`,
+      path: PATHS.leases(opts.namespace),
       labelSelector: selector,
-      list: () => this.api.listNamespacedLease({ namespace: opts.namespace, labelSelector: selector }),
       log: opts.log,
     });
     this.leases.on(() => this.recompute());
@@ -114,7 +125,7 @@ export class LeaseMembership implements MembershipSource {
 
   private async deleteOwn(): Promise<void> {
     try {
-      await this.api.deleteNamespacedLease({ name: leaseName(this.opts.node), namespace: this.opts.namespace });
+      await this.api.delete(PATHS.lease(this.opts.namespace, leaseName(this.opts.node)));
     } catch (err) {
       if (httpCode(err) !== 404) this.opts.log.warn('could not delete own lease', { op: 'membership', err });
     }
@@ -124,20 +135,20 @@ export class LeaseMembership implements MembershipSource {
     if (this.stopped) return;
     const { node, namespace } = this.opts;
     const name = leaseName(node);
-    const body: V1Lease = {
+    const body: Lease = {
       metadata: {
         name,
         namespace,
         labels: { [LEASE_LABEL]: LEASE_LABEL_VALUE },
         annotations: { [SUBNETS_ANNOTATION]: this.subnets.join(','), ...(this.heartbeatEndpoint ? { [HEARTBEAT_ANNOTATION]: this.heartbeatEndpoint } : {}) },
       },
-      spec: { holderIdentity: node, leaseDurationSeconds: Math.ceil(this.opts.leaseDurationMs / 1000), renewTime: new V1MicroTime() },
+      spec: { holderIdentity: node, leaseDurationSeconds: Math.ceil(this.opts.leaseDurationMs / 1000), renewTime: microTime() },
     };
     if (this.renewing) return;
     this.renewing = true;
     try {
-      const write = (current: V1Lease | undefined): V1Lease =>
-        current ? { ...body, spec: { ...current.spec, ...body.spec } } : { ...body, spec: { ...body.spec, acquireTime: new V1MicroTime() } };
+      const write = (current: Lease | undefined): Lease =>
+        current ? { ...body, spec: { ...current.spec, ...body.spec } } : { ...body, spec: { ...body.spec, acquireTime: microTime() } };
       await writeLease(this.api, namespace, name, write, this.opts.renewIntervalMs);
       this.lastRenewOk = Date.now();
     } catch (err) {
@@ -180,17 +191,43 @@ export class LeaseMembership implements MembershipSource {
   }
 }
 
+function cidrs(texts: readonly string[]): Cidr[] {
+  return texts.map((t) => parseCidr(t)).filter((c): c is Cidr => typeof c !== 'string');
+}
+
+function overlaps(a: readonly Cidr[], b: readonly Cidr[]): boolean {
+  return a.some((x) => b.some((y) => x.family === y.family && x.first <= y.last && y.first <= x.last));
+}
+
+/**
+ * The members that `node` exchanges heartbeats with: those with a heartbeat endpoint
+ * whose subnets overlap its own, as their Leases publish them. Only they can take over
+ * an address of its local subnets or hold one that it could take over; a member of
+ * another subnet is noticed by Lease expiry, which costs its routed addresses nothing
+ * since those are on every node. The relation is symmetric, so a node expects
+ * datagrams exactly from the peers it sends to.
+ */
+export function heartbeatPeers(node: string, members: readonly Member[]): Peer[] {
+  const self = members.find((m) => m.node === node);
+  if (!self) return [];
+  const mine = cidrs(self.subnets);
+  return members
+    .filter((m): m is Member & { heartbeat: string } => m.node !== node && m.heartbeat !== undefined)
+    .filter((m) => overlaps(mine, cidrs(m.subnets)))
+    .map((m) => ({ node: m.node, endpoint: m.heartbeat }));
+}
+
 /**
  * The Lease membership sharpened by the heartbeat detector: a member counts when its
- * Lease is live and, if it publishes a heartbeat endpoint, the detector hears it and
- * it is quorate. The Lease stays the authority on who exists and on their subnets.
+ * Lease is live and, if it is one of our heartbeat peers, the detector hears it and it
+ * is quorate. The Lease stays the authority on who exists and on their subnets.
  */
 export class FastMembership implements MembershipSource {
-  private readonly leases: LeaseMembership;
+  private readonly leases: LeaseSource;
   private readonly detector: HeartbeatDetector;
   private readonly node: string;
 
-  constructor(leases: LeaseMembership, detector: HeartbeatDetector, node: string) {
+  constructor(leases: LeaseSource, detector: HeartbeatDetector, node: string) {
     this.leases = leases;
     this.detector = detector;
     this.node = node;
@@ -199,10 +236,7 @@ export class FastMembership implements MembershipSource {
   }
 
   private peers(): Peer[] {
-    return this.leases
-      .members()
-      .filter((m): m is Member & { heartbeat: string } => m.heartbeat !== undefined)
-      .map((m) => ({ node: m.node, endpoint: m.heartbeat }));
+    return heartbeatPeers(this.node, this.leases.members());
   }
 
   members(): Member[] {

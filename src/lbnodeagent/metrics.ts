@@ -28,6 +28,11 @@ export const announcedAddresses = new Gauge({
   labelNames: ['kind'],
 });
 
+export const unknownAddresses = new Gauge({
+  name: 'purelb_lbnodeagent_unknown_addresses',
+  help: 'Addresses this node should announce that are already on it but were not added by purelb-ts (the node, an operator, another daemon): left alone.',
+});
+
 export function registerMembershipMetrics(members: () => number, counters: () => DetectorCounters | undefined, quorate: () => boolean | undefined): void {
   new Gauge({
     name: 'purelb_lbnodeagent_members',

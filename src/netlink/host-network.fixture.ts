@@ -1,6 +1,7 @@
 // Serves a HostNetwork inside a test namespace (see netns-fixture.ts); results are
 // made JSON-safe (errors become their messages).
 
+import { parseIp } from './messages.ts';
 import { openHostNetwork } from './rtnetlink.ts';
 import type { AddressKey, AddressSpec, Family, Subscription } from './host-network.ts';
 import type { FixtureModule } from './netns-fixture.ts';
@@ -10,9 +11,15 @@ function plain<T extends object>(results: T[]): unknown[] {
 }
 
 const fixture: FixtureModule = (emit) => {
-  const net = openHostNetwork();
+  let net = openHostNetwork();
   let subscription: Subscription | undefined;
   return {
+    ownership: () => net.ownership(),
+    /** An agent's restart in this process: a new HostNetwork, which probes and reads the record afresh. */
+    restart: () => {
+      net.close();
+      net = openHostNetwork();
+    },
     listLinks: () => net.listLinks(),
     findLink: (name: string) => net.findLink(name),
     listAddresses: (filter?: { ifindex?: number; family?: Family; ours?: boolean }) => net.listAddresses(filter),
@@ -25,6 +32,21 @@ const fixture: FixtureModule = (emit) => {
     watch: (notificationBufferBytes?: number) => {
       const watcher = notificationBufferBytes === undefined ? net : openHostNetwork({ notificationBufferBytes });
       subscription ??= watcher.watch((event) => emit({ ...event, at: Date.now() }));
+    },
+    /**
+     * One pass of what the agent does with its addresses: ours that are not wanted go,
+     * the wanted ones are added or renewed. Returns each outcome by IP.
+     */
+    reconcile: async (wanted: AddressSpec[]) => {
+      const key = (a: AddressKey) => `${a.ifindex}|${parseIp(a.ip).ip}|${a.prefix}`;
+      const want = new Set(wanted.map(key));
+      const unwanted = (await net.listAddresses({ ours: true })).filter((a) => !want.has(key(a)));
+      const deleted = await net.deleteAddresses(unwanted.map((a) => ({ ifindex: a.ifindex, ip: a.ip, prefix: a.prefix })));
+      const added = await net.addAddresses(wanted);
+      return {
+        deleted: Object.fromEntries(deleted.map((r) => [r.key.ip, r.outcome])),
+        added: Object.fromEntries(added.map((r) => [r.spec.ip, r.outcome])),
+      };
     },
     /** Keeps the event loop busy, so that notifications pile up unread. */
     block: (ms: number) => {

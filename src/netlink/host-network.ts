@@ -3,11 +3,15 @@
 // (memory-network.ts) while the real implementation (rtnetlink.ts) is tested against a
 // real kernel.
 //
-// Ownership: every address we add carries IFA_PROTO = `addressProtocol` (Linux ≥ 6.1
-// stores and reports it; `ip -d addr` in iproute2 ≥ 6.3 shows it as `proto`). An
-// address without that mark is not ours and is never changed or deleted; one with it
-// is ours even if an earlier run of the agent added it, which is how strays left by a
-// crash are found.
+// Ownership: an address is `ours` when this agent (this run or an earlier one) added
+// it; anything else is never changed or deleted, even when it equals a VIP. Two ways
+// to tell, chosen at start-up by adding a probe address and reading it back:
+// - 'marker': every address we add carries IFA_PROTO = `addressProtocol`, and the
+//   kernel keeps it (Linux ≥ 5.18; `ip -d addr` in iproute2 ≥ 6.3 shows it as `proto`);
+// - 'record': older kernels accept IFA_PROTO and drop it, so an ownership record under
+//   /run lists what we added, with the kernel's creation stamp of each address
+//   (ownership.ts has the rules). A lost or corrupt record makes nothing ours.
+// Either way, strays left by a crash are found as ours after a restart.
 
 import type { Family } from './messages.ts';
 
@@ -38,9 +42,9 @@ export interface InterfaceAddress {
   prefix: number;
   /** RT_SCOPE_*: 0 global, 253 link, 254 host. */
   scope: number;
-  /** IFA_PROTO as reported (0 when unset). */
+  /** IFA_PROTO as reported (0 when unset, and always on kernels before 5.18). */
   protocol: number;
-  /** Added by purelb-ts (this run or an earlier one). */
+  /** Added by purelb-ts (this run or an earlier one): marked, or recorded (see above). */
   ours: boolean;
   secondary: boolean;
   /** IPv6 duplicate address detection still running / failed. */
@@ -72,6 +76,12 @@ export interface AddressSpec extends AddressKey {
   lifetimes?: Lifetimes;
   /** IFA_F_NOPREFIXROUTE: add no route for the prefix. */
   noPrefixRoute?: boolean;
+  /**
+   * The caller has just read this address as ours and renews its lifetimes: it is
+   * replaced in place (created if it went meanwhile), without first trying to add it
+   * and reading the kernel again on EEXIST. The outcome is 'refreshed'.
+   */
+  renew?: boolean;
 }
 
 export type AddResult =
@@ -79,7 +89,11 @@ export type AddResult =
   | { spec: AddressSpec; outcome: 'added' }
   /** It was already there and ours; its lifetimes were renewed. */
   | { spec: AddressSpec; outcome: 'refreshed' }
-  /** It is there but not ours: left alone. */
+  /**
+   * It is there but not ours (the node's own, added by hand or by another program, or
+   * ours from before a lost record): left alone. These are the "unknown addresses
+   * equal to wanted ones" to report.
+   */
   | { spec: AddressSpec; outcome: 'foreign'; holder: InterfaceAddress }
   | { spec: AddressSpec; outcome: 'failed'; error: Error };
 
@@ -104,9 +118,26 @@ export interface Subscription {
   close(): void;
 }
 
+export interface OwnershipStatus {
+  /** 'marker': the kernel keeps IFA_PROTO and it tells; 'record': the ownership record tells. */
+  mode: 'marker' | 'record';
+  /** Why: what the start-up probe found, or the setting that forced the mode. */
+  reason: string;
+  /** The record's file (mode 'record'). */
+  recordPath?: string;
+  /**
+   * Set when the record on disk could not be used (unreadable, not JSON, truncated,
+   * invalid): the addresses it listed count as not ours and stay untouched. Those
+   * equal to a wanted VIP come back from addAddresses as `foreign`.
+   */
+  recordProblem?: string;
+}
+
 export interface HostNetwork {
   /** The IFA_PROTO value this instance marks its addresses with. */
   readonly addressProtocol: number;
+  /** How `ours` is decided on this kernel (probed once, on first use). */
+  ownership(): Promise<OwnershipStatus>;
   listLinks(): Promise<Link[]>;
   findLink(name: string): Promise<Link | undefined>;
   listAddresses(filter?: { ifindex?: number; family?: Family; ours?: boolean }): Promise<InterfaceAddress[]>;

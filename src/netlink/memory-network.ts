@@ -3,6 +3,11 @@
 // the rules of the real one that the agent relies on (only our addresses are changed
 // or deleted; adding one of ours again renews its lifetimes), and records the last
 // spec each address was added with, flags included, for tests to inspect.
+//
+// `{ marker: false }` plays a kernel that drops IFA_PROTO (before 5.18): ownership is
+// then the record's (mode 'record'), the reported protocol is 0, and `loseRecord()`
+// plays a deleted or corrupt record: every address we held becomes unknown, so it is
+// reported as `foreign` and never changed or deleted.
 
 import { parseAddress, parseCidr } from '../ipam/address.ts';
 import type {
@@ -15,6 +20,7 @@ import type {
   HostNetworkEvent,
   InterfaceAddress,
   Link,
+  OwnershipStatus,
   Subscription,
 } from './host-network.ts';
 import { PURELB_ADDRESS_PROTOCOL } from './host-network.ts';
@@ -37,9 +43,25 @@ export class MemoryNetwork implements HostNetwork {
   private readonly defaults = new Map<Family, number>();
   private readonly listeners = new Set<(e: HostNetworkEvent) => void>();
   private readonly now: () => number;
+  private readonly marker: boolean;
+  private recordProblem: string | undefined;
 
-  constructor(opts: { now?: () => number } = {}) {
+  constructor(opts: { now?: () => number; marker?: boolean } = {}) {
     this.now = opts.now ?? Date.now;
+    this.marker = opts.marker ?? true;
+  }
+
+  async ownership(): Promise<OwnershipStatus> {
+    if (this.marker) return { mode: 'marker', reason: 'in-memory kernel that keeps IFA_PROTO' };
+    const status: OwnershipStatus = { mode: 'record', reason: 'in-memory kernel that drops IFA_PROTO', recordPath: 'memory' };
+    return this.recordProblem === undefined ? status : { ...status, recordProblem: this.recordProblem };
+  }
+
+  /** Test set-up (marker: false): the record is lost; what it listed stays in the kernel, unknown. */
+  loseRecord(problem = 'the ownership record was lost'): void {
+    if (this.marker) throw new Error('loseRecord() plays a kernel without the marker: construct with { marker: false }');
+    this.recordProblem = problem;
+    for (const h of this.held.values()) h.address = { ...h.address, ours: false };
   }
 
   /** Test set-up: a link (up, with carrier). */
@@ -162,7 +184,7 @@ export class MemoryNetwork implements HostNetwork {
       ip,
       prefix: key.prefix,
       scope: 0,
-      protocol: ours ? this.addressProtocol : 0,
+      protocol: ours && this.marker ? this.addressProtocol : 0,
       ours,
       secondary: false,
       tentative: false,

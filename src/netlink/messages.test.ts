@@ -64,10 +64,12 @@ test('an address request decodes back to what was asked, IFA_PROTO and lifetimes
     protocol: 0x50,
     validLifetime: 30,
     preferredLifetime: 20,
+    created: 0, // a request's cacheinfo carries no creation stamp
   });
   const plain = decodeAddress(encodeAddress({ ifindex: 1, ip: '192.0.2.9', prefix: 32 }));
   assert.equal(plain?.protocol, 0);
   assert.equal(plain?.validLifetime, undefined);
+  assert.equal(plain?.created, undefined);
 });
 
 test('bad requests name the offending value', () => {
@@ -118,11 +120,14 @@ test('containsIp compares the network bits only', () => {
   assert.ok(containsIp('198.51.100.2', 0, '203.0.113.1'));
 });
 
-test('IFA_PROTO is kept from Linux 6.1 on', () => {
+test('by its version, a kernel keeps IFA_PROTO from Linux 5.18 on (the fallback when the probe cannot run)', () => {
   assert.ok(kernelKeepsAddressProtocol('6.18.44-fc-v669'));
   assert.ok(kernelKeepsAddressProtocol('6.1.0-18-amd64'));
+  assert.ok(kernelKeepsAddressProtocol('5.18.0'));
   assert.ok(kernelKeepsAddressProtocol('7.0.1'));
-  assert.ok(!kernelKeepsAddressProtocol('6.0.12'));
+  assert.ok(!kernelKeepsAddressProtocol('5.17.15'));
   assert.ok(!kernelKeepsAddressProtocol('5.15.0-91-generic'));
+  assert.ok(!kernelKeepsAddressProtocol('5.10.0-32-amd64'));
+  assert.ok(!kernelKeepsAddressProtocol('4.18.0-553.el8_10.x86_64'));
   assert.ok(!kernelKeepsAddressProtocol('garbage'));
 });

@@ -67,6 +67,11 @@ export interface AddressRecord {
   /** Seconds; undefined means forever. */
   validLifetime: number | undefined;
   preferredLifetime: number | undefined;
+  /**
+   * When the kernel created the address (IFA_CACHEINFO cstamp, hundredths of a second
+   * since boot); kept by lifetime renewals, new when the address is deleted and added again.
+   */
+  created: number | undefined;
 }
 
 export interface AddressRequest {
@@ -175,6 +180,7 @@ export function decodeAddress(data: Buffer): AddressRecord | undefined {
   let protocol = 0;
   let validLifetime: number | undefined;
   let preferredLifetime: number | undefined;
+  let created: number | undefined;
   forEachAttribute(data, 8, (type, value) => {
     if (type === IFA_LOCAL) local = value;
     else if (type === IFA_ADDRESS) address = value;
@@ -185,6 +191,7 @@ export function decodeAddress(data: Buffer): AddressRecord | undefined {
       const valid = value.readUInt32LE(4);
       preferredLifetime = preferred === INFINITY_LIFE_TIME ? undefined : preferred;
       validLifetime = valid === INFINITY_LIFE_TIME ? undefined : valid;
+      if (value.length >= 12) created = value.readUInt32LE(8);
     }
   });
   // IFA_LOCAL is the interface's own address; IFA_ADDRESS is the peer on point-to-point links.
@@ -200,6 +207,7 @@ export function decodeAddress(data: Buffer): AddressRecord | undefined {
     protocol,
     validLifetime,
     preferredLifetime,
+    created,
   };
 }
 

@@ -1,8 +1,11 @@
 // The native addon (native/kernel.c): raw Ethernet frames out of an interface, and an
 // rtnetlink notification socket that reports overruns instead of aborting the process.
-// Built by `npm install`, or here on first use when that did not happen.
+// Built by `npm install`, or here on first use when that did not happen. A bundle
+// (scripts/bundle.ts) carries it beside itself as kernel.node.
 
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
 import { buildAddon } from '../../native/build.ts';
 
@@ -22,7 +25,8 @@ let addon: Addon | undefined;
 
 /** Loads the addon (building it if needed); call at start-up to fail early. */
 export function loadNativeAddon(): Addon {
-  addon ??= createRequire(import.meta.url)(buildAddon()) as Addon;
+  const bundled = fileURLToPath(new URL('./kernel.node', import.meta.url));
+  addon ??= createRequire(import.meta.url)(existsSync(bundled) ? bundled : buildAddon()) as Addon;
   return addon;
 }
 

@@ -2,6 +2,12 @@
 // calling process, so an agent started with `ip netns exec NS …` (or in a pod with
 // hostNetwork) manages that namespace and nothing else.
 //
+// Which addresses are ours (host-network.ts): on first use a probe address on `lo`
+// tells whether the kernel keeps IFA_PROTO; where it does not, or where the marker is
+// turned off, the ownership record (ownership.ts) decides, and every change of our
+// addresses goes through it: recorded before the kernel add, updated after, entries
+// removed after the kernel delete.
+//
 // Requests are pipelined, at most `window` in flight: 1,000 addresses go into the
 // kernel in well under a second, and the replies of a bounded window always fit the
 // socket's buffer. (An overrun would be fatal: the npm binding aborts the process on
@@ -48,6 +54,8 @@ import {
 } from './messages.ts';
 import type { AddressRecord, Family } from './messages.ts';
 import { PURELB_ADDRESS_PROTOCOL } from './host-network.ts';
+import { DEFAULT_OWNERSHIP_DIR, OwnershipRecord, entryKey, inTurn, recordPathIn, recordedAs } from './ownership.ts';
+import type { RecordedAddress } from './ownership.ts';
 import { listenRtnetlink } from './native.ts';
 import type {
   AddResult,
@@ -58,10 +66,19 @@ import type {
   HostNetworkEvent,
   InterfaceAddress,
   Link,
+  OwnershipStatus,
   Subscription,
 } from './host-network.ts';
 
 export interface RtnetlinkOptions {
+  /**
+   * 'auto' (default): probe whether the kernel keeps IFA_PROTO and use it where it
+   * does; 'off': use the ownership record even then (to run the fallback on any
+   * kernel). Default from PURELB_ADDRESS_MARKER.
+   */
+  addressMarker?: 'auto' | 'off';
+  /** Directory of the ownership record; default PURELB_OWNERSHIP_DIR, else /run/purelb-ts. */
+  ownershipDir?: string;
   /** IFA_PROTO marking our addresses; default PURELB_ADDRESS_PROTOCOL. */
   addressProtocol?: number;
   /** Per-request timeout; default 5 s. */
@@ -112,15 +129,35 @@ function errnoName(errno: number): string {
 }
 
 /**
- * Whether the kernel keeps IFA_PROTO (Linux 6.1+). Older kernels accept the attribute
- * and drop it, so our addresses would not be recognised as ours: never deleted (safe),
- * but strays from a crash would stay until their lifetime ends.
+ * Whether a kernel of this release keeps IFA_PROTO (Linux 5.18 on; older ones accept
+ * the attribute and drop it). Only the fallback when the probe cannot run: vendor
+ * kernels backport (late RHEL 9), so the probe decides.
  */
 export function kernelKeepsAddressProtocol(release: string = kernelRelease()): boolean {
   const m = /^(\d+)\.(\d+)/.exec(release);
   if (m === null) return false;
   const [major, minor] = [Number(m[1]), Number(m[2])];
-  return major > 6 || (major === 6 && minor >= 1);
+  return major > 5 || (major === 5 && minor >= 18);
+}
+
+/**
+ * The probe: a /32 on `lo` inside 127/8 (already local there), deprecated, without a
+ * prefix route and with a 10 s lifetime, so that even a crash leaves nothing for long.
+ */
+const PROBE_IP = '127.80.80.80';
+
+/** The setting from the environment, refused loudly when it is not one of the two. */
+function markerSetting(env: NodeJS.ProcessEnv = process.env): 'auto' | 'off' {
+  const v = env['PURELB_ADDRESS_MARKER'];
+  if (v === undefined || v === '' || v === 'auto') return 'auto';
+  if (v === 'off') return 'off';
+  throw new Error(`PURELB_ADDRESS_MARKER must be "auto" or "off", got ${JSON.stringify(v)}`);
+}
+
+interface Ownership {
+  status: OwnershipStatus;
+  /** Set in mode 'record'. */
+  record: OwnershipRecord | undefined;
 }
 
 export function openHostNetwork(options: RtnetlinkOptions = {}): HostNetwork {
@@ -129,6 +166,13 @@ export function openHostNetwork(options: RtnetlinkOptions = {}): HostNetwork {
 
 class RtnetlinkHostNetwork implements HostNetwork {
   readonly addressProtocol: number;
+  private readonly marker: 'auto' | 'off';
+  private readonly recordPath: string;
+  private detected: Promise<Ownership> | undefined;
+  private known: Ownership | undefined;
+  /** The record as last read or written: notifications are judged by it. */
+  private entries = new Map<string, RecordedAddress>();
+  private recordProblem: string | undefined;
   private readonly timeoutMs: number;
   private readonly notificationBufferBytes: number;
   private readonly window: Window;
@@ -140,6 +184,8 @@ class RtnetlinkHostNetwork implements HostNetwork {
     if (!Number.isInteger(this.addressProtocol) || this.addressProtocol < 4 || this.addressProtocol > 255) {
       throw new Error(`address protocol ${this.addressProtocol} outside 4..255 (0-3 belong to the kernel)`);
     }
+    this.marker = options.addressMarker ?? markerSetting();
+    this.recordPath = recordPathIn(options.ownershipDir ?? (process.env['PURELB_OWNERSHIP_DIR'] || DEFAULT_OWNERSHIP_DIR));
     this.timeoutMs = options.requestTimeoutMs ?? 5000;
     this.window = new Window(options.window ?? 32);
     this.notificationBufferBytes = options.notificationBufferBytes ?? 8 << 20;
@@ -153,11 +199,20 @@ class RtnetlinkHostNetwork implements HostNetwork {
     }
   }
 
+  // Every public method waits for the probe first: its requests must not interleave
+  // with others' dumps on the one socket (the binding mixes up their replies).
+
   async listLinks(): Promise<Link[]> {
+    await this.ready();
     return (await this.linkMessages()).map(toLink);
   }
 
   async findLink(name: string): Promise<Link | undefined> {
+    await this.ready();
+    return this.lookupLink(name);
+  }
+
+  private async lookupLink(name: string): Promise<Link | undefined> {
     // One link by name, not a dump: nodes with hundreds of pod veths make dumps costly.
     if (name.length === 0 || name.length > 15) return undefined;
     const reply = (await this.exchange(RTM_GETLINK, encodeLinkByName(name), 0))[0];
@@ -170,16 +225,19 @@ class RtnetlinkHostNetwork implements HostNetwork {
     return toLink(rt.parseLinkMessage(reply.data));
   }
 
+  async ownership(): Promise<OwnershipStatus> {
+    const { status, record } = await this.ready();
+    if (record !== undefined) this.loadRecord(record);
+    return this.recordProblem === undefined ? status : { ...status, recordProblem: this.recordProblem };
+  }
+
   async listAddresses(filter: { ifindex?: number; family?: Family; ours?: boolean } = {}): Promise<InterfaceAddress[]> {
-    const request = Buffer.alloc(8);
-    request.writeUInt8(filter.family === undefined ? 0 : filter.family === 'IPv4' ? AF_INET : AF_INET6, 0);
-    const replies = await this.dump(RTM_GETADDR, request, 'list addresses');
+    const { record } = await this.ready();
+    const records = await this.kernelAddresses(filter.family);
+    const entries = record === undefined ? this.entries : this.loadRecord(record);
     const out: InterfaceAddress[] = [];
-    for (const m of replies) {
-      if (m.type !== RTM_NEWADDR) continue;
-      const record = decodeAddress(m.data);
-      if (record === undefined) continue;
-      const address = this.toInterfaceAddress(record);
+    for (const r of records) {
+      const address = this.toInterfaceAddress(r, entries);
       if (filter.ifindex !== undefined && address.ifindex !== filter.ifindex) continue;
       if (filter.family !== undefined && address.family !== filter.family) continue;
       if (filter.ours !== undefined && address.ours !== filter.ours) continue;
@@ -189,10 +247,13 @@ class RtnetlinkHostNetwork implements HostNetwork {
   }
 
   async addAddresses(specs: readonly AddressSpec[]): Promise<AddResult[]> {
+    const { record } = await this.ready();
+    if (record !== undefined) return inTurn(record.path, () => this.addRecorded(record, specs));
     const first = await Promise.all(specs.map(async (spec): Promise<AddResult | 'exists'> => {
       try {
-        const errno = await this.command(RTM_NEWADDR, this.encodeSpec(spec), NLM_F_CREATE | NLM_F_EXCL);
-        if (errno === 0) return { spec, outcome: 'added' };
+        // A renewal replaces in place: the caller read the address as ours in this pass.
+        const errno = await this.command(RTM_NEWADDR, this.encodeSpec(spec), NLM_F_CREATE | (spec.renew === true ? NLM_F_REPLACE : NLM_F_EXCL));
+        if (errno === 0) return { spec, outcome: spec.renew === true ? 'refreshed' : 'added' };
         if (errno === -EEXIST) return 'exists';
         return { spec, outcome: 'failed', error: new NetlinkError(`add ${spec.ip}/${spec.prefix}`, -errno) };
       } catch (error) {
@@ -224,7 +285,13 @@ class RtnetlinkHostNetwork implements HostNetwork {
 
   async deleteAddresses(keys: readonly AddressKey[]): Promise<DeleteResult[]> {
     if (keys.length === 0) return [];
-    const present = await this.listAddresses();
+    const { record } = await this.ready();
+    if (record !== undefined) return inTurn(record.path, () => this.deleteRecorded(record, keys));
+    return this.deleteJudged(keys, await this.listAddresses());
+  }
+
+  /** Deletes the keys found ours among `present` (the kernel's addresses, judged). */
+  private async deleteJudged(keys: readonly AddressKey[], present: readonly InterfaceAddress[]): Promise<DeleteResult[]> {
     const promoting = await this.promotesSecondaries(keys);
     const findAddress = addressFinder(present);
     return Promise.all(keys.map(async (key): Promise<DeleteResult> => {
@@ -254,6 +321,7 @@ class RtnetlinkHostNetwork implements HostNetwork {
   }
 
   async defaultRouteLink(family: Family): Promise<Link | undefined> {
+    await this.ready();
     const request = Buffer.alloc(12); // struct rtmsg
     request.writeUInt8(family === 'IPv4' ? AF_INET : AF_INET6, 0);
     const routes = (await this.dump(RTM_GETROUTE, request, 'list routes'))
@@ -314,17 +382,30 @@ class RtnetlinkHostNetwork implements HostNetwork {
 
   watch(listener: (event: HostNetworkEvent) => void): Subscription {
     const groups = [RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR];
+    // Whether an address is ours is known once the probe ran: until then messages wait.
+    let waiting: Array<{ type: number; data: Buffer }> | undefined = this.known === undefined ? [] : undefined;
+    const deliver = (m: { type: number; data: Buffer }) => {
+      const event = this.toEvent(m);
+      if (event !== undefined) listener(event);
+    };
     const subscription = listenRtnetlink(
       groups,
       this.notificationBufferBytes,
       (datagram) => {
         for (const m of decodeMessages(datagram)) {
-          const event = this.toEvent(m);
-          if (event !== undefined) listener(event);
+          if (waiting === undefined) deliver(m);
+          else waiting.push(m);
         }
       },
       () => listener({ type: 'overflow' }),
     );
+    if (waiting !== undefined) {
+      void this.ready().then(() => {
+        const held = waiting ?? [];
+        waiting = undefined;
+        for (const m of held) deliver(m);
+      });
+    }
     this.subscriptions.add(subscription);
     return {
       close: () => {
@@ -343,8 +424,8 @@ class RtnetlinkHostNetwork implements HostNetwork {
   private toEvent(m: { type: number; data: Buffer }): HostNetworkEvent | undefined {
     if (m.type === RTM_NEWADDR || m.type === RTM_DELADDR) {
       const record = decodeAddress(m.data);
-      if (record === undefined) return undefined;
-      return { type: m.type === RTM_NEWADDR ? 'address-added' : 'address-removed', address: this.toInterfaceAddress(record) };
+      if (record === undefined || record.ip === PROBE_IP) return undefined;
+      return { type: m.type === RTM_NEWADDR ? 'address-added' : 'address-removed', address: this.toInterfaceAddress(record, this.entries) };
     }
     if (m.type === RTM_NEWLINK || m.type === RTM_DELLINK) {
       const link = toLink(rt.parseLinkMessage(m.data));
@@ -353,7 +434,9 @@ class RtnetlinkHostNetwork implements HostNetwork {
     return undefined;
   }
 
-  private toInterfaceAddress(r: AddressRecord): InterfaceAddress {
+  /** The kernel's address as the agent sees it: `ours` by the marker, or by the record's `entries`. */
+  private toInterfaceAddress(r: AddressRecord, entries: ReadonlyMap<string, RecordedAddress>): InterfaceAddress {
+    const ours = this.known?.record === undefined ? r.protocol === this.addressProtocol : recordedAs(entries.get(entryKey(r)), r);
     return {
       family: r.family,
       ifindex: r.ifindex,
@@ -361,7 +444,7 @@ class RtnetlinkHostNetwork implements HostNetwork {
       prefix: r.prefix,
       scope: r.scope,
       protocol: r.protocol,
-      ours: r.protocol === this.addressProtocol,
+      ours,
       secondary: (r.flags & IFA_F_SECONDARY) !== 0,
       tentative: (r.flags & IFA_F_TENTATIVE) !== 0,
       dadFailed: (r.flags & IFA_F_DADFAILED) !== 0,
@@ -369,6 +452,197 @@ class RtnetlinkHostNetwork implements HostNetwork {
       validLifetime: r.validLifetime,
       preferredLifetime: r.preferredLifetime,
     };
+  }
+
+  /** The ownership mode, probed on first use (once per instance). */
+  private ready(): Promise<Ownership> {
+    this.detected ??= this.detect().then((o) => {
+      // Notifications are judged by the record from the start, before any other call reads it.
+      if (o.record !== undefined) this.loadRecord(o.record);
+      return (this.known = o);
+    });
+    return this.detected;
+  }
+
+  private async detect(): Promise<Ownership> {
+    const recordMode = (reason: string): Ownership => {
+      const record = new OwnershipRecord(this.recordPath);
+      return { status: { mode: 'record', reason, recordPath: record.path }, record };
+    };
+    if (this.marker === 'off') return recordMode('the address marker is turned off (PURELB_ADDRESS_MARKER=off)');
+    let kept: boolean | undefined;
+    let why: string;
+    try {
+      kept = await this.probeMarker();
+      why = kept === undefined ? `the probe address ${PROBE_IP} on lo could not be read back` : '';
+    } catch (error) {
+      why = `the probe address ${PROBE_IP} on lo could not be added (${asError(error).message})`;
+    }
+    if (kept === true) return { status: { mode: 'marker', reason: `the kernel kept IFA_PROTO on a probe address` }, record: undefined };
+    if (kept === false) return recordMode(`the kernel dropped IFA_PROTO from a probe address (Linux ${kernelRelease()}; it keeps it from 5.18 on)`);
+    // The probe could not tell: go by the version.
+    const byVersion = kernelKeepsAddressProtocol();
+    const reason = `${why}; by its version (${kernelRelease()}) the kernel ${byVersion ? 'keeps' : 'drops'} IFA_PROTO`;
+    return byVersion ? { status: { mode: 'marker', reason }, record: undefined } : recordMode(reason);
+  }
+
+  /**
+   * Adds the probe address and reads it back: true when the marker came back, false
+   * when it did not, undefined when that cannot be told. An address already there
+   * with that IP is someone else's unless it carries our marker, and is left alone.
+   */
+  private async probeMarker(): Promise<boolean | undefined> {
+    const lo = await this.lookupLink('lo');
+    if (lo === undefined) return undefined;
+    const spec: AddressSpec = { ifindex: lo.index, ip: PROBE_IP, prefix: 32, noPrefixRoute: true, lifetimes: { validSec: 10, preferredSec: 0 } };
+    const errno = await this.command(RTM_NEWADDR, this.encodeSpec(spec), NLM_F_CREATE | NLM_F_EXCL);
+    if (errno !== 0 && errno !== -EEXIST) throw new NetlinkError(`add ${PROBE_IP}/32 to lo`, -errno);
+    const found = (await this.kernelAddresses('IPv4')).find((r) => r.ifindex === lo.index && r.ip === PROBE_IP && r.prefix === 32);
+    if (errno === 0) await this.command(RTM_DELADDR, encodeAddress({ ifindex: lo.index, ip: PROBE_IP, prefix: 32 }), 0);
+    if (found === undefined) return undefined;
+    if (found.protocol === this.addressProtocol) return true;
+    return errno === 0 ? false : undefined;
+  }
+
+  /** The kernel's addresses, of one family or both. */
+  private async kernelAddresses(family?: Family): Promise<AddressRecord[]> {
+    const request = Buffer.alloc(8);
+    request.writeUInt8(family === undefined ? 0 : family === 'IPv4' ? AF_INET : AF_INET6, 0);
+    const out: AddressRecord[] = [];
+    for (const m of await this.dump(RTM_GETADDR, request, 'list addresses')) {
+      if (m.type !== RTM_NEWADDR) continue;
+      const record = decodeAddress(m.data);
+      if (record !== undefined && record.ip !== PROBE_IP) out.push(record);
+    }
+    return out;
+  }
+
+  /** Reads the record (noting a problem with it once) and keeps it for judging notifications. */
+  private loadRecord(record: OwnershipRecord): Map<string, RecordedAddress> {
+    const loaded = record.load();
+    if (loaded.problem !== undefined) this.recordProblem = loaded.problem;
+    this.entries = loaded.entries;
+    return loaded.entries;
+  }
+
+  /**
+   * The record against the kernel: entries whose address is gone, or is another
+   * address now, leave; `adding` entries the kernel confirms become `held`.
+   */
+  private settle(entries: ReadonlyMap<string, RecordedAddress>, present: readonly AddressRecord[]): Map<string, RecordedAddress> {
+    const byKey = new Map(present.map((r) => [entryKey(r), r]));
+    const out = new Map<string, RecordedAddress>();
+    for (const [key, entry] of entries) {
+      const r = byKey.get(key);
+      if (r === undefined || !recordedAs(entry, r)) continue;
+      out.set(key, entry.state === 'held' ? entry : { ...entry, state: 'held', created: r.created, at: new Date().toISOString() });
+    }
+    return out;
+  }
+
+  private store(record: OwnershipRecord, entries: Map<string, RecordedAddress>): void {
+    record.store(entries);
+    this.entries = entries;
+  }
+
+  /** addAddresses where the record tells what is ours: record, add, record again. */
+  private async addRecorded(record: OwnershipRecord, specs: readonly AddressSpec[]): Promise<AddResult[]> {
+    const names = new Map((await this.linkMessages()).map(toLink).map((l) => [l.index, l.name]));
+    const present = await this.kernelAddresses();
+    const entries = this.settle(this.loadRecord(record), present);
+    const findAddress = addressFinder(present.map((r) => this.toInterfaceAddress(r, entries)));
+    const results: Array<AddResult | undefined> = specs.map(() => undefined);
+    const adding: Array<{ i: number; key: string; payload: Buffer }> = [];
+    const refreshing: Array<{ i: number; key: string; payload: Buffer }> = [];
+    const at = new Date().toISOString();
+    for (const [i, spec] of specs.entries()) {
+      let payload: Buffer;
+      let holder: InterfaceAddress | undefined;
+      let ip: string;
+      try {
+        payload = this.encodeSpec(spec);
+        holder = findAddress(spec);
+        ip = parseIp(spec.ip).ip;
+      } catch (error) {
+        results[i] = { spec, outcome: 'failed', error: asError(error) };
+        continue;
+      }
+      const ifname = names.get(spec.ifindex);
+      if (ifname === undefined) results[i] = { spec, outcome: 'failed', error: new NetlinkError(`add ${spec.ip}/${spec.prefix}`, ENODEV) };
+      else if (holder !== undefined && !holder.ours) results[i] = { spec, outcome: 'foreign', holder };
+      else if (holder !== undefined) refreshing.push({ i, key: entryKey(holder), payload });
+      else {
+        const key = entryKey({ ifindex: spec.ifindex, ip, prefix: spec.prefix });
+        if (entries.has(key)) {
+          results[i] = { spec, outcome: 'failed', error: new Error(`add ${spec.ip}/${spec.prefix}: asked for twice in one batch`) };
+          continue;
+        }
+        const lifetimes = spec.lifetimes === undefined ? {} : { lifetimes: { ...spec.lifetimes } };
+        entries.set(key, { ifname, ifindex: spec.ifindex, ip, prefix: spec.prefix, state: 'adding', noPrefixRoute: spec.noPrefixRoute === true, ...lifetimes, at });
+        adding.push({ i, key, payload });
+      }
+    }
+    // Recorded before the kernel has them: a crash from here on leaves `adding` entries.
+    if (adding.length > 0) this.store(record, entries);
+    const raced: number[] = [];
+    await Promise.all([
+      ...adding.map(async ({ i, key, payload }) => {
+        const spec = specs[i] as AddressSpec;
+        try {
+          const errno = await this.command(RTM_NEWADDR, payload, NLM_F_CREATE | NLM_F_EXCL);
+          if (errno === 0) results[i] = { spec, outcome: 'added' };
+          else {
+            entries.delete(key);
+            if (errno === -EEXIST) raced.push(i); // someone else added it meanwhile
+            else results[i] = { spec, outcome: 'failed', error: new NetlinkError(`add ${spec.ip}/${spec.prefix}`, -errno) };
+          }
+        } catch (error) {
+          // No answer: the add may or may not have happened; the entry stays `adding`.
+          results[i] = { spec, outcome: 'failed', error: asError(error) };
+        }
+      }),
+      ...refreshing.map(async ({ i, key, payload }) => {
+        const spec = specs[i] as AddressSpec;
+        try {
+          const errno = await this.command(RTM_NEWADDR, payload, NLM_F_CREATE | NLM_F_REPLACE);
+          if (errno !== 0) throw new NetlinkError(`refresh ${spec.ip}/${spec.prefix}`, -errno);
+          const entry = entries.get(key);
+          if (entry !== undefined) entries.set(key, { ...entry, ...(spec.lifetimes === undefined ? {} : { lifetimes: { ...spec.lifetimes } }), at });
+          results[i] = { spec, outcome: 'refreshed' };
+        } catch (error) {
+          results[i] = { spec, outcome: 'failed', error: asError(error) };
+        }
+      }),
+    ]);
+    if (adding.length > 0 || refreshing.length > 0) {
+      // The kernel's creation stamps of what we added: from now on they identify them.
+      const after = await this.kernelAddresses();
+      const confirmed = this.settle(entries, after);
+      const findAfter = addressFinder(after.map((r) => this.toInterfaceAddress(r, confirmed)));
+      this.store(record, confirmed);
+      for (const i of raced) {
+        const spec = specs[i] as AddressSpec;
+        const holder = findAfter(spec);
+        results[i] = holder === undefined ? { spec, outcome: 'failed', error: new Error(`add ${spec.ip}/${spec.prefix}: EEXIST, but no such address is listed`) } : { spec, outcome: 'foreign', holder };
+      }
+    }
+    return results as AddResult[];
+  }
+
+  /** deleteAddresses where the record tells what is ours: delete, then drop the entries. */
+  private async deleteRecorded(record: OwnershipRecord, keys: readonly AddressKey[]): Promise<DeleteResult[]> {
+    const present = await this.kernelAddresses();
+    const entries = this.settle(this.loadRecord(record), present);
+    const judged = present.map((r) => this.toInterfaceAddress(r, entries));
+    const results = await this.deleteJudged(keys, judged);
+    const findAddress = addressFinder(judged);
+    for (const r of results) {
+      if (r.outcome !== 'deleted' && r.outcome !== 'absent') continue;
+      const held = findAddress(r.key);
+      if (held !== undefined) entries.delete(entryKey(held));
+    }
+    this.store(record, entries);
+    return results;
   }
 
   private encodeSpec(spec: AddressSpec): Buffer {
@@ -394,13 +668,18 @@ class RtnetlinkHostNetwork implements HostNetwork {
 
   /**
    * The kernel runs one dump per socket at a time and answers a second with EBUSY, so
-   * dumps queue here behind each other (other requests still share the window): a
-   * gratuitous burst's kernel check may dump while a reconcile does.
+   * dumps queue here behind each other, and each runs alone on the socket (Window): a
+   * gratuitous burst's kernel check may dump while a reconcile adds.
    */
   private dumps: Promise<unknown> = Promise.resolve();
 
   private async dump(type: number, payload: Buffer, operation: string): Promise<NetlinkMessage[]> {
-    const turn = this.dumps.then(() => this.exchange(type, payload, NLM_F_DUMP));
+    const turn = this.dumps.then(() =>
+      this.window.runAlone(async () => {
+        const [replies] = await this.socket.request(type, payload, { flags: NLM_F_DUMP, timeout: this.timeoutMs, checkError: false });
+        return replies;
+      }),
+    );
     this.dumps = turn.catch(() => undefined);
     const replies = await turn;
     const error = replies.find((m) => m.type === NLMSG_ERROR);
@@ -506,25 +785,50 @@ function foreignSecondariesOf(primary: InterfaceAddress, present: readonly Inter
   );
 }
 
-/** Bounds how many requests are in flight; the rest wait their turn in order. */
+/**
+ * Bounds how many requests are in flight; the rest wait their turn in order. A dump runs
+ * alone: a reply to another request that arrives in the middle of a dump's multipart
+ * answer breaks the binding's parse ("Multipart message not terminated properly", seen
+ * when a gratuitous burst's kernel check ran beside a reconcile's adds).
+ */
 class Window {
   private free: number;
+  private readonly size: number;
   private readonly waiting: Array<() => void> = [];
 
   constructor(size: number) {
     if (!Number.isInteger(size) || size < 1) throw new Error(`request window ${size} must be a positive integer`);
     this.free = size;
+    this.size = size;
+  }
+
+  private async acquire(): Promise<void> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((turn) => this.waiting.push(turn));
+  }
+
+  private release(): void {
+    const next = this.waiting.shift();
+    if (next !== undefined) next();
+    else this.free++;
   }
 
   async run<T>(work: () => Promise<T>): Promise<T> {
-    if (this.free > 0) this.free--;
-    else await new Promise<void>((turn) => this.waiting.push(turn));
+    await this.acquire();
     try {
       return await work();
     } finally {
-      const next = this.waiting.shift();
-      if (next !== undefined) next();
-      else this.free++;
+      this.release();
+    }
+  }
+
+  /** Takes every slot, in turn, so that `work` has the socket to itself. Callers run one at a time (the dump queue). */
+  async runAlone<T>(work: () => Promise<T>): Promise<T> {
+    for (let i = 0; i < this.size; i++) await this.acquire();
+    try {
+      return await work();
+    } finally {
+      for (let i = 0; i < this.size; i++) this.release();
     }
   }
 }

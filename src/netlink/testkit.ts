@@ -6,11 +6,15 @@
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const COMMAND_TIMEOUT_MS = 10_000;
+/** A fixture's start, Node's own start-up included: seconds under software emulation. */
+const START_TIMEOUT_MS = 60_000;
 const NETNS_PREFIX = 'plbt-';
 const here = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = resolve(here, '..', '..');
@@ -61,6 +65,21 @@ export class Netns {
     return ns;
   }
 
+  /**
+   * A node as the agent sees it: `eth0` (a veth) with the node's own 198.51.100.2/24 and
+   * 2001:db8:100::2/64, and `kube-lb0` (an ifb: this kernel may lack the dummy module;
+   * the agent adopts any type), both up.
+   */
+  static node(tag: string): Netns {
+    const ns = Netns.create(tag);
+    ns.ip('link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p');
+    ns.ip('link', 'add', 'kube-lb0', 'type', 'ifb');
+    for (const l of ['eth0', 'eth0p', 'kube-lb0']) ns.ip('link', 'set', l, 'up');
+    ns.ip('addr', 'add', '198.51.100.2/24', 'dev', 'eth0');
+    ns.ip('-6', 'addr', 'add', '2001:db8:100::2/64', 'dev', 'eth0', 'nodad');
+    return ns;
+  }
+
   /** `ip -n <ns> …` */
   ip(...args: string[]): string {
     return run('ip', ['-n', this.name, ...args]);
@@ -71,8 +90,8 @@ export class Netns {
     return run('ip', ['netns', 'exec', this.name, command, ...args], timeoutMs);
   }
 
-  async startFixture(module: string, callTimeoutMs = COMMAND_TIMEOUT_MS): Promise<Fixture> {
-    const fixture = await Fixture.start(this.name, module, callTimeoutMs);
+  async startFixture(module: string, callTimeoutMs = COMMAND_TIMEOUT_MS, env: NodeJS.ProcessEnv = {}): Promise<Fixture> {
+    const fixture = await Fixture.start(this.name, module, callTimeoutMs, env);
     this.fixtures.add(fixture);
     return fixture;
   }
@@ -126,6 +145,21 @@ export function startCapture(ns: Netns, ifname: string, filter: string, frames: 
   return { ready, output };
 }
 
+/**
+ * The ownership records of this test process's fixtures (one file per namespace): a
+ * folder of its own, removed at exit, never the agent's /run/purelb-ts. A test that
+ * sets PURELB_OWNERSHIP_DIR keeps its own.
+ */
+let ownershipDir: string | undefined;
+function fixtureOwnershipDir(): string {
+  if (ownershipDir === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'plbt-ownership-'));
+    ownershipDir = dir;
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return ownershipDir;
+}
+
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
 
 /**
@@ -156,29 +190,50 @@ export class Fixture {
     });
   }
 
-  static async start(netns: string, module: string, callTimeoutMs: number): Promise<Fixture> {
+  /** Starts the fixture; one that does not answer in time is killed, not left behind. */
+  static async start(netns: string, module: string, callTimeoutMs: number, env: NodeJS.ProcessEnv = {}): Promise<Fixture> {
     const node = join(REPO_ROOT, 'node_modules', '.bin', 'node');
     const child = spawn('ip', ['netns', 'exec', netns, node, join(here, 'netns-fixture.ts'), module], {
       stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, PURELB_OWNERSHIP_DIR: process.env['PURELB_OWNERSHIP_DIR'] ?? fixtureOwnershipDir(), ...env },
     });
     const fixture = new Fixture(child, callTimeoutMs);
-    await fixture.call('ping');
+    try {
+      await fixture.callWithin(Math.max(callTimeoutMs, START_TIMEOUT_MS), 'ping');
+    } catch (error) {
+      fixture.stop();
+      throw error;
+    }
     return fixture;
   }
 
+  /** The process's id, for tests that kill it. */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   call<T = unknown>(method: string, ...args: unknown[]): Promise<T> {
+    return this.callWithin<T>(this.callTimeoutMs, method, ...args);
+  }
+
+  callWithin<T = unknown>(timeoutMs: number, method: string, ...args: unknown[]): Promise<T> {
     const id = this.nextId++;
     return new Promise<T>((resolvePromise, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new Error(`fixture call ${method} timed out; stderr: ${this.stderr}`));
-      }, this.callTimeoutMs);
+        reject(new Error(`fixture call ${method} timed out after ${timeoutMs} ms; stderr: ${this.stderr}`));
+      }, timeoutMs);
       this.pending.set(id, {
         resolve: (v) => (clearTimeout(timer), resolvePromise(v as T)),
         reject: (e) => (clearTimeout(timer), reject(e)),
       });
       this.child.stdin.write(`${JSON.stringify({ id, method, args })}\n`);
     });
+  }
+
+  /** The events seen so far, in order. */
+  seen<T>(): T[] {
+    return [...this.events] as T[];
   }
 
   /** Resolves with the first event (seen before or after the call) that `match` accepts. */

@@ -1,26 +1,65 @@
 // The fast failure detector: every agent sends a small authenticated UDP datagram to
-// every peer each interval and declares a peer dead after `missCount` intervals of
-// silence (defaults: 100 ms × 3). Cost: each node sends and receives (N−1)/interval
-// datagrams of ~90 bytes — 100 nodes at 100 ms: ~1,000 packets/s, ~90 kB/s per node.
+// each of its peers every interval and declares a peer dead after `missCount`
+// intervals of silence (defaults: 100 ms × 3). The peers are the members that share a
+// local subnet with this node (see `heartbeatPeers` in membership.ts): the nodes that
+// can take over its layer-2 addresses, or whose addresses it can take over. Cost per
+// node: P/interval datagrams of ~90 bytes each way, P = its peers.
 //
 // Partitions: a datagram to a peer says whether we hear that peer (`hearsYou`) and
 // whether we hear at least half of our peers (`quorate`). A node that is not quorate
 // assumes that it is the one cut off and stops acting on silence (its view freezes),
 // and peers exclude it from elections, since traffic may not reach it. A node that a
-// quorate peer cannot hear yields the addresses that this peer will take over.
+// quorate peer cannot hear yields the addresses that this peer will take over. Both
+// judgements are over the same peer set: the candidates for the addresses at stake.
 
 import { createSocket } from 'node:dgram';
 import type { Socket } from 'node:dgram';
 import type { Logger } from '../../log.ts';
-import { ReplayFilter, decodeHeartbeat, encodeHeartbeat, heartbeatKey } from './packet.ts';
+import { HeartbeatWriter, ReplayFilter, decodeHeartbeat, heartbeatKey } from './packet.ts';
 import type { KeyObject } from 'node:crypto';
-import type { Heartbeat } from './packet.ts';
+import type { HeartbeatType } from './packet.ts';
 
 export interface Peer {
   node: string;
   /** `ip:port`, `[ipv6]:port`. */
   endpoint: string;
 }
+
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+/** One datagram of a round; `sent` is told once the transport is done with `packet`. */
+export interface Datagram {
+  packet: Buffer;
+  to: Endpoint;
+  sent: (err: Error | null) => void;
+}
+
+/** How datagrams leave and arrive: UDP in the agent, a simulated network in tests and the scale bench. */
+export interface HeartbeatTransport {
+  open(receive: (packet: Buffer, from: Endpoint) => void): Promise<void>;
+  /** One round's datagrams at once, so that a transport can batch them. */
+  send(datagrams: readonly Datagram[]): void;
+  /** Closes once the datagrams already given have left. */
+  close(): Promise<void>;
+}
+
+/** Time and periodic timers: the wall clock in the agent, a simulated one in tests and the scale bench. */
+export interface Clock {
+  now(): number;
+  /** Calls `fn` every `ms` until the returned function is called. */
+  every(ms: number, fn: () => void): () => void;
+}
+
+export const wallClock: Clock = {
+  now: () => Date.now(),
+  every(ms, fn) {
+    const timer = setInterval(fn, ms);
+    return () => clearInterval(timer);
+  },
+};
 
 export interface DetectorOptions {
   node: string;
@@ -32,6 +71,9 @@ export interface DetectorOptions {
   /** A newly listed peer counts as alive this long before its first datagram. */
   graceMs?: number;
   log: Logger;
+  /** Defaults: UDP on bindAddress:port, and the wall clock. */
+  transport?: HeartbeatTransport;
+  clock?: Clock;
 }
 
 export interface DetectorCounters {
@@ -44,19 +86,22 @@ export interface DetectorCounters {
 }
 
 interface PeerState {
-  endpoint: { address: string; port: number };
   addedAt: number;
   lastHeard: number;
   /** Set by a `leaving` datagram: dead until a newer incarnation speaks. */
   leftIncarnation: bigint | undefined;
-  lastIncarnation: bigint;
   /** What the peer's last datagram said about us and about itself. */
   hearsMe: boolean;
   quorate: boolean;
   alive: boolean;
+  /** The view listeners were last told about (see `view`). */
+  told: number;
+  /** This peer's datagram, rewritten every round; not reused while the transport still holds it. */
+  datagram: Datagram;
+  inFlight: boolean;
 }
 
-export function parseEndpoint(text: string): { address: string; port: number } | undefined {
+export function parseEndpoint(text: string): Endpoint | undefined {
   const m = /^\[([0-9a-fA-F:.]+)\]:(\d+)$/.exec(text) ?? /^([0-9.]+):(\d+)$/.exec(text);
   if (!m) return undefined;
   const port = Number(m[2]);
@@ -67,24 +112,85 @@ export function formatEndpoint(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
+/**
+ * UDP on one socket. Node's dgram has no sendmmsg, so a round is one sendto per
+ * datagram; the literal addresses need no resolver, and the buffers are the peers' own.
+ */
+export class UdpTransport implements HeartbeatTransport {
+  private readonly bindAddress: string;
+  private readonly port: number;
+  private readonly log: Logger;
+  private socket: Socket | undefined;
+
+  constructor(bindAddress: string, port: number, log: Logger) {
+    this.bindAddress = bindAddress;
+    this.port = port;
+    this.log = log;
+  }
+
+  async open(receive: (packet: Buffer, from: Endpoint) => void): Promise<void> {
+    const socket = createSocket({ type: this.bindAddress.includes(':') ? 'udp6' : 'udp4', reuseAddr: true });
+    socket.on('message', receive);
+    socket.on('error', (err) => this.log.warn('heartbeat socket error', { op: 'heartbeat', err }));
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(this.port, this.bindAddress, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    this.socket = socket;
+  }
+
+  send(datagrams: readonly Datagram[]): void {
+    const socket = this.socket;
+    if (!socket) return;
+    for (const d of datagrams) socket.send(d.packet, d.to.port, d.to.address, d.sent);
+  }
+
+  async close(): Promise<void> {
+    await new Promise((r) => setTimeout(r, 5));
+    this.socket?.close();
+    this.socket = undefined;
+  }
+}
+
 export class HeartbeatDetector {
-  private readonly opts: Required<DetectorOptions>;
+  private readonly opts: Required<Omit<DetectorOptions, 'transport' | 'clock'>>;
   /** opts.key, prepared once for every packet's HMAC. */
   private readonly key: KeyObject;
+  private readonly writer: HeartbeatWriter;
+  private readonly transport: HeartbeatTransport;
+  private readonly clock: Clock;
   private readonly peers = new Map<string, PeerState>();
+  /**
+   * Senders that are not our peers: an agent that does not scope its heartbeats (an
+   * older version, during a rolling upgrade), or one whose view of our Lease lags. They
+   * are answered, so that they do not count us as silent and lose their quorum, but
+   * not watched; the answers stop once they have been silent for graceMs.
+   */
+  private readonly callers = new Map<string, PeerState>();
   private readonly replay = new ReplayFilter();
   private readonly listeners: Array<() => void> = [];
-  private readonly incarnation = BigInt(Date.now());
-  private seq = 0n;
-  private socket: Socket | undefined;
-  private timers: NodeJS.Timeout[] = [];
+  private readonly incarnation: bigint;
+  /** The datagrams of one round, reused. */
+  private readonly round: Datagram[] = [];
+  private seq = 0;
+  private started = false;
+  private cancels: Array<() => void> = [];
   private quorateNow = true;
-  private fingerprint = '';
+  /** How many peers listeners were last told about. */
+  private toldPeers = 0;
   readonly counters: DetectorCounters = { sent: 0, received: 0, forged: 0, replayed: 0, malformed: 0, unknownSender: 0 };
 
   constructor(opts: DetectorOptions) {
-    this.opts = { intervalMs: 100, missCount: 3, graceMs: 2000, ...opts };
+    const { transport, clock, ...rest } = opts;
+    this.opts = { intervalMs: 100, missCount: 3, graceMs: 2000, ...rest };
+    this.clock = clock ?? wallClock;
+    this.transport = transport ?? new UdpTransport(opts.bindAddress, opts.port, opts.log);
     this.key = heartbeatKey(opts.key);
+    this.incarnation = BigInt(this.clock.now());
+    this.writer = new HeartbeatWriter(opts.node, this.incarnation, this.key);
   }
 
   get endpoint(): string {
@@ -95,22 +201,28 @@ export class HeartbeatDetector {
     this.listeners.push(listener);
   }
 
-  /** The peers to watch (from the member Leases); ourselves excluded. */
+  /** The peers to send to and to watch; ourselves excluded. */
   setPeers(peers: readonly Peer[]): void {
-    const now = Date.now();
+    const now = this.clock.now();
     const wanted = new Map(peers.filter((p) => p.node !== this.opts.node).map((p) => [p.node, p]));
     for (const node of [...this.peers.keys()]) if (!wanted.has(node)) this.peers.delete(node);
     for (const [node, p] of wanted) {
       const endpoint = parseEndpoint(p.endpoint);
       if (!endpoint) continue;
+      this.callers.delete(node);
       const state = this.peers.get(node);
-      if (state) state.endpoint = endpoint;
-      else this.peers.set(node, { endpoint, addedAt: now, lastHeard: 0, leftIncarnation: undefined, lastIncarnation: 0n, hearsMe: true, quorate: true, alive: true });
+      if (state) state.datagram.to = endpoint;
+      else this.peers.set(node, this.newPeer(endpoint, now));
     }
     this.evaluate();
   }
 
-  /** Whether a peer counts for elections: heard recently and quorate itself. */
+  /** The nodes this detector sends to and watches. */
+  peerNodes(): string[] {
+    return [...this.peers.keys()];
+  }
+
+  /** Whether a peer counts for elections: heard recently and quorate itself. Members that are not peers count on their Lease. */
   usable(node: string): boolean {
     const p = this.peers.get(node);
     return p === undefined || (p.alive && p.quorate);
@@ -128,65 +240,84 @@ export class HeartbeatDetector {
   }
 
   async start(): Promise<void> {
-    const family = this.opts.bindAddress.includes(':') ? 'udp6' : 'udp4';
-    const socket = createSocket({ type: family, reuseAddr: true });
-    socket.on('message', (msg) => this.receive(msg));
-    socket.on('error', (err) => this.opts.log.warn('heartbeat socket error', { op: 'heartbeat', err }));
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(this.opts.port, this.opts.bindAddress, () => {
-        socket.off('error', reject);
-        resolve();
-      });
-    });
-    this.socket = socket;
-    const send = setInterval(() => this.sendAll('alive'), this.opts.intervalMs);
-    const check = setInterval(() => this.evaluate(), Math.max(10, Math.floor(this.opts.intervalMs / 2)));
-    this.timers = [send, check];
+    await this.transport.open((packet, from) => this.receive(packet, from));
+    this.started = true;
+    this.cancels = [
+      this.clock.every(this.opts.intervalMs, () => this.sendAll('alive')),
+      this.clock.every(Math.max(10, Math.floor(this.opts.intervalMs / 2)), () => this.evaluate()),
+    ];
     this.sendAll('alive');
   }
 
   /** Tells every peer we are leaving (three copies against loss), then closes. */
   async stop(): Promise<void> {
-    for (const t of this.timers) clearInterval(t);
+    for (const cancel of this.cancels) cancel();
+    this.cancels = [];
     for (let i = 0; i < 3; i++) this.sendAll('leaving');
-    await new Promise((r) => setTimeout(r, 5));
-    this.socket?.close();
-    this.socket = undefined;
+    this.started = false;
+    await this.transport.close();
   }
 
-  private sendAll(type: Heartbeat['type']): void {
-    const socket = this.socket;
-    if (!socket) return;
-    const now = Date.now();
-    for (const [, p] of this.peers) {
-      this.seq++;
-      const packet = encodeHeartbeat(
-        {
-          type,
-          node: this.opts.node,
-          incarnation: this.incarnation,
-          seq: this.seq,
-          sentAt: BigInt(now),
-          hearsYou: this.hears(p, now),
-          quorate: this.quorateNow,
+  private newPeer(to: Endpoint, now: number): PeerState {
+    const state: PeerState = {
+      addedAt: now,
+      lastHeard: 0,
+      leftIncarnation: undefined,
+      hearsMe: true,
+      quorate: true,
+      alive: true,
+      told: -1,
+      inFlight: false,
+      datagram: {
+        packet: this.writer.allocate(),
+        to,
+        sent: (err) => {
+          state.inFlight = false;
+          if (!err) this.counters.sent++;
         },
-        this.key,
-      );
-      socket.send(packet, p.endpoint.port, p.endpoint.address, (err) => {
-        if (!err) this.counters.sent++;
-      });
-    }
+      },
+    };
+    return state;
   }
 
-  private receive(msg: Buffer): void {
+  private sendAll(type: HeartbeatType): void {
+    if (!this.started) return;
+    const now = this.clock.now();
+    this.round.length = 0;
+    for (const p of this.peers.values()) this.queue(p, type, this.hears(p, now), now);
+    for (const [node, c] of this.callers) {
+      if (now - c.lastHeard > this.opts.graceMs) this.callers.delete(node);
+      else this.queue(c, type, true, now, true);
+    }
+    this.transport.send(this.round);
+  }
+
+  private queue(p: PeerState, type: HeartbeatType, hearsYou: boolean, now: number, answer = false): void {
+    // Still held by the transport since the last round: this round gets its own buffer.
+    if (p.inFlight) p.datagram = { ...p.datagram, packet: this.writer.allocate() };
+    this.writer.write(p.datagram.packet, type, hearsYou, this.quorateNow, ++this.seq, now, answer);
+    p.inFlight = true;
+    this.round.push(p.datagram);
+  }
+
+  private answer(node: string, type: HeartbeatType, from: Endpoint, now: number): void {
+    if (node === this.opts.node || type === 'leaving') {
+      this.callers.delete(node);
+      return;
+    }
+    const caller = this.callers.get(node) ?? this.newPeer({ address: from.address, port: from.port }, now);
+    caller.lastHeard = now;
+    this.callers.set(node, caller);
+  }
+
+  private receive(msg: Buffer, from: Endpoint): void {
     const decoded = decodeHeartbeat(msg, this.key);
     if (!decoded.ok) {
       this.counters[decoded.reason]++;
       return;
     }
     const h = decoded.heartbeat;
-    const now = Date.now();
+    const now = this.clock.now();
     if (!this.replay.accept(h, now)) {
       this.counters.replayed++;
       return;
@@ -194,19 +325,22 @@ export class HeartbeatDetector {
     const p = this.peers.get(h.node);
     if (!p) {
       this.counters.unknownSender++;
+      // Answers are not answered: two nodes that are not each other's peers would keep each other going.
+      if (!h.answer) this.answer(h.node, h.type, from, now);
       return;
     }
     this.counters.received++;
+    const wasHeard = this.hears(p, now);
     if (h.type === 'leaving') {
       p.leftIncarnation = h.incarnation;
     } else if (p.leftIncarnation === undefined || h.incarnation > p.leftIncarnation) {
       p.leftIncarnation = undefined;
       p.lastHeard = now;
     }
-    p.lastIncarnation = h.incarnation;
     p.hearsMe = h.hearsYou;
     p.quorate = h.quorate;
-    this.evaluate();
+    // The common datagram confirms what we already believe: no pass over all peers.
+    if (h.type === 'leaving' || !wasHeard || p.told !== view(p)) this.evaluate();
   }
 
   /** Heard within the detection window, or new and still within its grace period. */
@@ -217,22 +351,31 @@ export class HeartbeatDetector {
   }
 
   private evaluate(): void {
-    const now = Date.now();
-    const peers = [...this.peers.values()];
-    const heard = peers.filter((p) => this.hears(p, now)).length;
-    this.quorateNow = peers.length < 2 || heard * 2 >= peers.length;
-    for (const p of peers) {
-      const hears = this.hears(p, now);
+    const now = this.clock.now();
+    let heard = 0;
+    for (const p of this.peers.values()) if (this.hears(p, now)) heard++;
+    this.quorateNow = this.peers.size < 2 || heard * 2 >= this.peers.size;
+    let changed = false;
+    for (const p of this.peers.values()) {
       // Not quorate: we are probably the one cut off; keep the last view instead of
       // declaring everybody dead. A goodbye is believed in any case.
-      if (this.quorateNow || p.leftIncarnation !== undefined) p.alive = hears;
+      if (this.quorateNow || p.leftIncarnation !== undefined) p.alive = this.hears(p, now);
+      const v = view(p);
+      if (v !== p.told) {
+        p.told = v;
+        changed = true;
+      }
     }
-    const fingerprint = [...this.peers.entries()]
-      .map(([n, p]) => `${n}:${p.alive ? 1 : 0}${p.quorate ? 1 : 0}${p.hearsMe ? 1 : 0}`)
-      .sort()
-      .join(',');
-    if (fingerprint === this.fingerprint) return;
-    this.fingerprint = fingerprint;
+    if (this.peers.size !== this.toldPeers) {
+      this.toldPeers = this.peers.size;
+      changed = true;
+    }
+    if (!changed) return;
     for (const l of this.listeners) l();
   }
+}
+
+/** What listeners see of a peer, as three bits. */
+function view(p: PeerState): number {
+  return (p.alive ? 4 : 0) | (p.quorate ? 2 : 0) | (p.hearsMe ? 1 : 0);
 }

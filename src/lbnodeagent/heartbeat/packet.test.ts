@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ReplayFilter, decodeHeartbeat, encodeHeartbeat } from './packet.ts';
+import { HeartbeatWriter, ReplayFilter, decodeHeartbeat, encodeHeartbeat } from './packet.ts';
 import type { Heartbeat } from './packet.ts';
 
 const key = Buffer.alloc(32, 7);
@@ -27,6 +27,7 @@ test('round trip keeps every field', () => {
         sentAt: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
         hearsYou: fc.boolean(),
         quorate: fc.boolean(),
+        answer: fc.boolean(),
       }),
       (h) => {
         const d = decodeHeartbeat(encodeHeartbeat(h, key), key);
@@ -62,4 +63,19 @@ test('replays are refused: same or older sequence, older incarnation, or outside
   assert.equal(f.accept(hb({ incarnation: 1001n, seq: 1n, sentAt: BigInt(now) }), now), true, 'a restarted sender starts over');
   const fresh = new ReplayFilter(30_000);
   assert.equal(fresh.accept(hb({ sentAt: BigInt(now - 60_000) }), now), false, 'a captured packet older than the window');
+});
+
+test('a writer rewrites one buffer per destination into the same bytes encodeHeartbeat makes', () => {
+  const writer = new HeartbeatWriter('plb-node1', 1000n, key);
+  const packet = writer.allocate();
+  for (const [seq, sentAt] of [
+    [1, 1_700_000_000_000],
+    [2 ** 32 + 5, 1_700_000_000_100],
+  ] as const) {
+    writer.write(packet, 'alive', false, true, seq, sentAt);
+    assert.deepEqual(packet, encodeHeartbeat(hb({ seq: BigInt(seq), sentAt: BigInt(sentAt), hearsYou: false }), key));
+    const d = decodeHeartbeat(packet, key);
+    assert.ok(d.ok);
+    assert.equal(d.heartbeat.seq, BigInt(seq));
+  }
 });
