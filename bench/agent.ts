@@ -8,6 +8,9 @@
 //   address in the kernel (target < 2 s); the same after a restart of the agent, from
 //   process start; then the agent's CPU while idle (once it has stopped writing to the
 //   API server, with the lab's 2 s reconcile period), its RSS and where that goes.
+// - The crowd: the cluster grows to 20,000 Services, of which those 1,000 are
+//   LoadBalancers, and 40,000 EndpointSlices (two per Service); the agent's RSS then,
+//   and how many slices it caches (only the LoadBalancers').
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
@@ -17,6 +20,7 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { winner } from '../src/election/winner.ts';
 import { labNodes } from '../e2e/lab/plan.ts';
 import { connection, kubeConfig } from '../e2e/lab/kube.ts';
+import { Api, PATHS } from '../src/k8s/api.ts';
 import { AGENT_ENV, APP_NS, NODES, SG_NS, setUpFailoverLab } from '../e2e/lbnodeagent/failover-kit.ts';
 import { applyServiceGroup, kubectl, waitUntil } from '../e2e/lab/testkit.ts';
 import { anonymousMappings, brkHeapRss, cpuSeconds, percentile, procStatus, smapsRollup } from '../e2e/lab/measure.ts';
@@ -29,6 +33,9 @@ const TRIALS = Number(process.env.PURELB_BENCH_AGENT_TRIALS ?? 50);
 const MANY = Number(process.env.PURELB_BENCH_AGENT_VIPS ?? 1000);
 const IDLE_MS = 20_000;
 const IDLE_SETTLE_LIMIT_MS = 120_000;
+/** The crowd: this many Services in all (the MANY LoadBalancers among them), two EndpointSlices each. 0 skips it. */
+const CROWD = Number(process.env.PURELB_BENCH_AGENT_CROWD ?? 20_000);
+const CROWD_NS = 'plb-bench-crowd';
 
 /** The agent's writes to the API server so far (POST, PUT, PATCH, DELETE) but its Lease renewals, from its /metrics. */
 async function apiWrites(metricsUrl: string): Promise<number> {
@@ -38,6 +45,63 @@ async function apiWrites(metricsUrl: string): Promise<number> {
     if (/verb="(POST|PUT|PATCH|DELETE)"/.test(m[1] as string) && !/resource="leases"/.test(m[1] as string)) sum += Number(m[2]);
   }
   return sum;
+}
+
+/** The slices the agent caches, from its /metrics (purelb_informer_objects). */
+async function cachedObjects(metricsUrl: string, informer: string): Promise<number | undefined> {
+  const text = await (await fetch(metricsUrl, { signal: AbortSignal.timeout(5000) })).text();
+  const m = new RegExp(`^purelb_informer_objects\\{[^}]*informer="${informer}"[^}]*\\} (\\d+)`, 'm').exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Creates `count` objects with `create`, `parallel` at a time. */
+async function createAll(count: number, parallel: number, create: (i: number) => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < count; i += parallel) await Promise.all(Array.from({ length: Math.min(parallel, count - i) }, (_, j) => create(i + j)));
+}
+
+/**
+ * The cluster grows around the agent: headless Services (no cluster IP to allocate)
+ * up to CROWD in all, two EndpointSlices for each of them and for each LoadBalancer.
+ */
+async function crowd(report: Report, pid: number, lbNames: readonly string[], metricsUrl: string): Promise<void> {
+  const api = new Api(connection());
+  await kubectl(['create', 'namespace', CROWD_NS], { check: false });
+  const others = CROWD - lbNames.length;
+  const slice = (ns: string, service: string, k: number) => ({
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: `${service}-${k}`, namespace: ns, labels: { 'kubernetes.io/service-name': service } },
+    addressType: 'IPv4',
+    endpoints: [0, 1].map((e) => ({ addresses: [`192.0.2.${(k * 2 + e) % 250 + 1}`], nodeName: NODES[e % NODES.length], conditions: { ready: true } })),
+    ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+  });
+  const t0 = Date.now();
+  await createAll(others, 25, (i) =>
+    api.create(PATHS.services(CROWD_NS), { apiVersion: 'v1', kind: 'Service', metadata: { name: `crowd-${i}`, namespace: CROWD_NS }, spec: { clusterIP: 'None', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] } }),
+  );
+  await createAll(others * 2, 25, (i) => api.create(PATHS.endpointSlices(CROWD_NS), slice(CROWD_NS, `crowd-${i >> 1}`, i & 1)));
+  await createAll(lbNames.length * 2, 25, (i) => api.create(PATHS.endpointSlices(APP_NS), slice(APP_NS, lbNames[i >> 1] as string, i & 1)));
+  const createdMs = Date.now() - t0;
+  // Settled when the agent's CPU has stayed low for a while after the last object.
+  const settle = Date.now();
+  let last = cpuSeconds(pid);
+  await waitUntil('the agent to settle after the crowd', IDLE_SETTLE_LIMIT_MS, async () => {
+    await new Promise((r) => setTimeout(r, 5000));
+    const now = cpuSeconds(pid);
+    const busy = now - last > 0.5; // > 10 % of a core over 5 s
+    last = now;
+    return !busy;
+  }, 0);
+  report('crowd_services', CROWD, 'count');
+  report('crowd_endpointslices', CROWD * 2, 'count');
+  report('crowd_objects_created_ms', createdMs, 'ms');
+  report('crowd_settled_after', (Date.now() - settle) / 1000, 's');
+  report('crowd_rss', procStatus(pid, 'VmRSS') / 2 ** 20, 'MiB');
+  report('crowd_rss_peak', procStatus(pid, 'VmHWM') / 2 ** 20, 'MiB');
+  const services = await cachedObjects(metricsUrl, 'services');
+  const slices = await cachedObjects(metricsUrl, 'endpointslices');
+  if (services !== undefined) report('crowd_cached_services', services, 'count');
+  if (slices !== undefined) report('crowd_cached_endpointslices', slices, 'count');
 }
 
 /** Address events of one node namespace, with the kernel's timestamps (epoch ms). */
@@ -231,9 +295,12 @@ export async function run(report: Report): Promise<void> {
         for (const g of groups.slice(0, 12)) console.log(`agent.heap ${(g.bytes / 2 ** 20).toFixed(2)} MiB ${g.count} ${g.kind}${g.name === '' ? '' : ` ${g.name}`}`);
         console.log(`agent.heap_snapshot ${file}`);
       }
+      if (CROWD > MANY) await crowd(report, agent.rec.pid, names, metricsUrl);
     } finally {
       await ingress.stop();
       for (const m of monitors.values()) m.close();
+      await kubectl(['delete', 'namespace', CROWD_NS, '--ignore-not-found', '--wait=false'], { check: false });
+      await kubectl(['delete', 'endpointslices', '--all', '-n', APP_NS, '--wait=false'], { check: false });
       await kubectl(['delete', 'svc', '--all', '-n', APP_NS, '--wait=false'], { check: false });
       await kubectl(['delete', 'servicegroup', 'many', '-n', SG_NS], { check: false });
       await lab.close();

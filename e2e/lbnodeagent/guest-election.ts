@@ -41,6 +41,22 @@ export interface GuestElectionResult {
   /** What each node held once the election settled, and after the Services were deleted. */
   settled: Record<string, string[]>;
   afterDelete: Record<string, string[]>;
+  /** The agents' last log lines, when the election did not settle or a VIP was left. */
+  log?: string[];
+}
+
+/**
+ * The agents' timing stretched by the guest's time scale (old-kernel.sh sets
+ * PURELB_TIME_SCALE, 20 under software emulation): a 1 s Lease renewal or a 100 ms
+ * heartbeat is too tight for a CPU twenty times slower. With the lab's 4 s Lease and
+ * 1 s renewal, a slow renewal made an agent think the API server was away and freeze
+ * its member set at itself alone, so it never gave up what the joining node won (a CI
+ * failure: every VIP stayed on the first node).
+ */
+export function timeScaled(env: Record<string, string>, scale = Number(process.env['PURELB_TIME_SCALE'] ?? '1')): Record<string, string> {
+  const timed = { PURELB_HEARTBEAT_INTERVAL_MS: '100', ...env };
+  if (!(scale > 1)) return env;
+  return Object.fromEntries(Object.entries(timed).map(([k, v]) => [k, k.endsWith('_MS') && /^\d+$/.test(v) ? String(Number(v) * scale) : v]));
 }
 
 const REPO_ROOT = new URL('../..', import.meta.url).pathname;
@@ -78,7 +94,7 @@ export async function runElection(cfg: GuestElectionConfig): Promise<GuestElecti
   const log: string[] = [];
   const startAgent = (node: string): void => {
     const child = spawn('ip', ['netns', 'exec', node, process.execPath, ...NODE_FLAGS.lbnodeagent, `${REPO_ROOT}${ENTRY.lbnodeagent}`], {
-      env: { ...process.env, KUBECONFIG: cfg.adminKubeconfig, PURELB_NAMESPACE: cfg.namespace, NODE_NAME: node, PURELB_OWNERSHIP_DIR: `/run/purelb-ts-${node}`, ...cfg.agentEnv },
+      env: { ...process.env, KUBECONFIG: cfg.adminKubeconfig, PURELB_NAMESPACE: cfg.namespace, NODE_NAME: node, PURELB_OWNERSHIP_DIR: `/run/purelb-ts-${node}`, ...timeScaled(cfg.agentEnv) },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     agents.push(child);
@@ -124,6 +140,8 @@ export async function runElection(cfg: GuestElectionConfig): Promise<GuestElecti
     for (const name of names) await api.delete(PATHS.service(cfg.appNamespace, name));
     await waitFor('every VIP withdrawn', cfg.timeoutMs, () => (held(a.name, cfg.poolPrefix).length + held(b.name, cfg.poolPrefix).length === 0 ? true : undefined)).catch(() => undefined);
     result.afterDelete = { [a.name]: held(a.name, cfg.poolPrefix), [b.name]: held(b.name, cfg.poolPrefix) };
+    const settled = same(result.settled[a.name] ?? [], stays) && same(result.settled[b.name] ?? [], result.expectedMoves);
+    if (!settled || result.afterDelete[a.name]?.length || result.afterDelete[b.name]?.length) result.log = [...log];
   } catch (err) {
     throw new Error(`${String(err)}\nthe agents' last log lines:\n${log.join('\n')}`, { cause: err });
   } finally {

@@ -46,9 +46,10 @@ test('the agent on the host kernel and on Linux 5.10, against the lab', async (t
       assert.deepEqual(r.ownership, { [a]: 'record', [b]: 'record' });
       assert.equal(r.vips.length, ELECTION_SERVICES);
       assert.ok(r.expectedMoves.length > 0, `the second node wins some of ${r.vips.join(', ')}`);
-      assert.deepEqual(r.settled[b], r.expectedMoves, 'the joining node holds what it wins');
-      assert.deepEqual(r.settled[a], r.vips.filter((ip) => !r.expectedMoves.includes(ip)), 'the VIPs it lost left the first node');
-      assert.deepEqual(r.afterDelete, { [a]: [], [b]: [] }, 'no address left after the Services went');
+      const logs = `\nthe agents' last log lines:\n${(r.log ?? []).join('\n')}`;
+      assert.deepEqual(r.settled[b], r.expectedMoves, `the joining node holds what it wins${logs}`);
+      assert.deepEqual(r.settled[a], r.vips.filter((ip) => !r.expectedMoves.includes(ip)), `the VIPs it lost left the first node${logs}`);
+      assert.deepEqual(r.afterDelete, { [a]: [], [b]: [] }, `no address left after the Services went${logs}`);
     });
   });
 });

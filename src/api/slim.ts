@@ -39,7 +39,8 @@ export function slimService(svc: V1Service): V1Service {
   };
 }
 
-const SERVICE_NAME = 'kubernetes.io/service-name';
+/** The label that ties an EndpointSlice to its Service. */
+export const SERVICE_NAME = 'kubernetes.io/service-name';
 
 /** An EndpointSlice as the agents read it: its Service, and where its endpoints are and whether they serve. */
 export function slimEndpointSlice(slice: V1EndpointSlice): V1EndpointSlice {

@@ -64,7 +64,7 @@ export const PATHS = {
   services: (ns?: string) => (ns === undefined ? '/api/v1/services' : `${core(ns)}/services`),
   service: (ns: string, name: string) => `${core(ns)}/services/${seg(name)}`,
   serviceStatus: (ns: string, name: string) => `${core(ns)}/services/${seg(name)}/status`,
-  endpointSlices: () => '/apis/discovery.k8s.io/v1/endpointslices',
+  endpointSlices: (ns?: string) => (ns === undefined ? '/apis/discovery.k8s.io/v1/endpointslices' : `/apis/discovery.k8s.io/v1/namespaces/${seg(ns)}/endpointslices`),
   nodes: () => '/api/v1/nodes',
   node: (name: string) => `/api/v1/nodes/${seg(name)}`,
   events: (ns: string) => `${core(ns)}/events`,

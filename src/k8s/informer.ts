@@ -30,6 +30,8 @@ export interface InformerOptions<T> {
   transform?: (obj: T) => T;
   /** Objects it refuses are not cached: as if absent (one that stops qualifying is deleted). Runs before `transform`. */
   keep?: (obj: T) => boolean;
+  /** Also remember the keys of the objects `keep` refused (see `refused`): a few bytes each instead of the object. */
+  rememberRefused?: boolean;
   /** Applied to the list and the watch. */
   labelSelector?: string;
   /** Likewise (e.g. `metadata.name=<one object>`). */
@@ -48,6 +50,8 @@ class Gone extends Error {}
 
 export class Informer<T extends KubernetesObject> {
   private readonly cache = new Map<string, T>();
+  /** With `rememberRefused`: the keys of objects that exist but `keep` refused. */
+  private refusedKeys = new Set<string>();
   private readonly handlers: Array<(e: InformerEvent<T>) => void> = [];
   private readonly api: Api;
   private readonly opts: InformerOptions<T>;
@@ -78,8 +82,32 @@ export class Informer<T extends KubernetesObject> {
     return [...this.cache.values()];
   }
 
+  size(): number {
+    return this.cache.size;
+  }
+
   keys(): string[] {
     return [...this.cache.keys()];
+  }
+
+  /** Whether an object of this key exists but was refused by `keep` (only with `rememberRefused`). */
+  refused(key: string): boolean {
+    return this.refusedKeys.has(key);
+  }
+
+  /**
+   * Caches objects read outside the list-watch (a narrow list of what has just become
+   * wanted) as if the watch had added them, through `transform`. A key already cached
+   * is left alone: what the watch delivered since is at least as new.
+   */
+  admit(objs: readonly T[]): void {
+    const transform = this.opts.transform ?? ((o: T) => o);
+    for (const obj of objs) if (!this.cache.has(objectKey(obj))) this.apply('ADDED', transform(obj));
+  }
+
+  /** Drops the cached objects that `which` picks, as deletions (they stopped being wanted). */
+  forget(which: (obj: T) => boolean): void {
+    for (const obj of [...this.cache.values()]) if (which(obj)) this.apply('DELETED', obj);
   }
 
   hasSynced(): boolean {
@@ -145,6 +173,7 @@ export class Informer<T extends KubernetesObject> {
       try {
         if (!rv || Date.now() >= this.relistDue) {
           const res = await this.listAll();
+          this.refusedKeys = res.refused;
           this.replace(res.items);
           rv = res.resourceVersion;
           this.relistDue = Date.now() + relistMs;
@@ -168,21 +197,25 @@ export class Informer<T extends KubernetesObject> {
   }
 
   /** Every page of the list, transformed; all pages come from the first page's snapshot. */
-  private async listAll(): Promise<{ items: T[]; resourceVersion: string }> {
+  private async listAll(): Promise<{ items: T[]; resourceVersion: string; refused: Set<string> }> {
     const transform = this.opts.transform ?? ((o: T) => o);
     const keep = this.opts.keep ?? (() => true);
     const items: T[] = [];
+    const refused = new Set<string>();
     let resourceVersion = '';
     let next: string | undefined;
     for (let pages = 0; pages < 100_000; pages++) {
       const { path, labelSelector, fieldSelector } = this.opts;
       const res = await this.api.list<T>(path, { limit: this.opts.pageSize ?? 500, continue: next, labelSelector, fieldSelector });
-      for (const item of res.items) if (keep(item)) items.push(transform(item));
+      for (const item of res.items) {
+        if (keep(item)) items.push(transform(item));
+        else if (this.opts.rememberRefused) refused.add(objectKey(item));
+      }
       resourceVersion = res.metadata?.resourceVersion ?? resourceVersion;
       next = res.metadata?.continue || undefined;
       if (next === undefined) break;
     }
-    return { items, resourceVersion };
+    return { items, resourceVersion, refused };
   }
 
   /** Watches until the stream ends or `forMs` passes; returns the last resourceVersion. */
@@ -203,9 +236,15 @@ export class Informer<T extends KubernetesObject> {
       last = obj.metadata?.resourceVersion ?? last;
       if (phase === 'BOOKMARK') return;
       if (this.opts.keep && !this.opts.keep(obj)) {
-        if (this.cache.has(objectKey(obj))) this.apply('DELETED', obj);
+        const key = objectKey(obj);
+        if (this.opts.rememberRefused) {
+          if (phase === 'DELETED') this.refusedKeys.delete(key);
+          else this.refusedKeys.add(key);
+        }
+        if (this.cache.has(key)) this.apply('DELETED', obj);
         return;
       }
+      if (this.opts.rememberRefused) this.refusedKeys.delete(objectKey(obj));
       this.apply(phase, this.opts.transform ? this.opts.transform(obj) : obj);
     };
     try {

@@ -85,6 +85,11 @@ export class Agent {
   private timer: { handle: NodeJS.Timeout; everyMs: number } | undefined;
   private unwatch: (() => void) | undefined;
 
+  /** How many objects each cache holds (purelb_informer_objects). */
+  cachedObjects(): Record<string, number> {
+    return this.inputs.sizes();
+  }
+
   constructor(opts: AgentOptions) {
     this.opts = opts;
     this.log = opts.log;

@@ -18,7 +18,7 @@ import { Agent } from './agent.ts';
 import { Announcer } from './announce/announcer.ts';
 import { HeartbeatDetector } from './heartbeat/detector.ts';
 import { FastMembership, LeaseMembership } from './membership.ts';
-import { registerAnnouncementMetrics, registerMembershipMetrics } from './metrics.ts';
+import { registerAnnouncementMetrics, registerCacheMetrics, registerMembershipMetrics } from './metrics.ts';
 
 const env = process.env;
 
@@ -116,6 +116,7 @@ async function main(): Promise<void> {
     log,
     reconcileIntervalMs: num('PURELB_RECONCILE_MS', 10_000),
   });
+  registerCacheMetrics(() => agent.cachedObjects());
   let ready = false;
   const server = serveMetrics(num('PURELB_METRICS_PORT', 7472), env.PURELB_METRICS_HOST ?? '0.0.0.0', () => ready);
 

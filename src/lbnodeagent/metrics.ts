@@ -91,3 +91,16 @@ export function registerAnnouncementMetrics(counters: () => AnnouncementCounters
     },
   });
 }
+
+/** Objects in the agent's caches, by informer (the slices only of LoadBalancer Services: inputs.ts). */
+export function registerCacheMetrics(counts: () => Record<string, number>): void {
+  new Gauge({
+    name: 'purelb_informer_objects',
+    help: 'Objects this agent keeps in its caches, by informer.',
+    labelNames: ['informer'],
+    collect() {
+      this.reset();
+      for (const [informer, n] of Object.entries(counts())) this.set({ informer }, n);
+    },
+  });
+}
