@@ -11,6 +11,9 @@
 // - The crowd: the cluster grows to 20,000 Services, of which those 1,000 are
 //   LoadBalancers, and 40,000 EndpointSlices (two per Service); the agent's RSS then,
 //   and how many slices it caches (only the LoadBalancers').
+// - Among 30 members: 27 synthetic ones (bench/peers.ts: real Lease and heartbeat code)
+//   beside the three agents; the agent's idle CPU and heartbeat datagrams with 3 and
+//   with 30 members, side by side.
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
@@ -18,11 +21,12 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { winner } from '../src/election/winner.ts';
-import { labNodes } from '../e2e/lab/plan.ts';
+import { CLIENT, LAN_V4, labNodes } from '../e2e/lab/plan.ts';
 import { connection, kubeConfig } from '../e2e/lab/kube.ts';
 import { Api, PATHS } from '../src/k8s/api.ts';
 import { AGENT_ENV, APP_NS, NODES, SG_NS, setUpFailoverLab } from '../e2e/lbnodeagent/failover-kit.ts';
 import { applyServiceGroup, kubectl, waitUntil } from '../e2e/lab/testkit.ts';
+import { startPeers } from '../e2e/lab/components.ts';
 import { anonymousMappings, brkHeapRss, cpuSeconds, percentile, procStatus, smapsRollup } from '../e2e/lab/measure.ts';
 import { summarize } from './heap-summary.ts';
 import { AddressWatch, withLab } from './lab.ts';
@@ -36,6 +40,8 @@ const IDLE_SETTLE_LIMIT_MS = 120_000;
 /** The crowd: this many Services in all (the MANY LoadBalancers among them), two EndpointSlices each. 0 skips it. */
 const CROWD = Number(process.env.PURELB_BENCH_AGENT_CROWD ?? 20_000);
 const CROWD_NS = 'plb-bench-crowd';
+/** Synthetic members (bench/peers.ts) beside the lab's three agents: 27 makes 30. 0 skips it. */
+const PEERS = Number(process.env.PURELB_BENCH_AGENT_PEERS ?? 27);
 
 /** The agent's writes to the API server so far (POST, PUT, PATCH, DELETE) but its Lease renewals, from its /metrics. */
 async function apiWrites(metricsUrl: string): Promise<number> {
@@ -52,6 +58,48 @@ async function cachedObjects(metricsUrl: string, informer: string): Promise<numb
   const text = await (await fetch(metricsUrl, { signal: AbortSignal.timeout(5000) })).text();
   const m = new RegExp(`^purelb_informer_objects\\{[^}]*informer="${informer}"[^}]*\\} (\\d+)`, 'm').exec(text);
   return m ? Number(m[1]) : undefined;
+}
+
+/** A counter or gauge of the agent's /metrics, summed over the label sets that match `labels`. */
+async function metric(metricsUrl: string, name: string, labels = ''): Promise<number> {
+  const text = await (await fetch(metricsUrl, { signal: AbortSignal.timeout(5000) })).text();
+  let sum = 0;
+  for (const m of text.matchAll(new RegExp(`^${name}(\\{[^}]*\\})? (\\S+)`, 'gm'))) if ((m[1] ?? '').includes(labels)) sum += Number(m[2]);
+  return sum;
+}
+
+/**
+ * The measured agent among 30 members: PEERS synthetic ones with real Lease and
+ * heartbeat code in the client's namespace, on the nodes' LAN, beside the three agents.
+ * Its idle CPU and heartbeat datagrams then, to put beside the three-node figures.
+ */
+async function amongPeers(report: Report, pid: number, metricsUrl: string): Promise<void> {
+  const sentAt = async (): Promise<[number, number]> => [Date.now(), await metric(metricsUrl, 'purelb_lbnodeagent_heartbeats_total', 'result="sent"')];
+  const rate = async (ms: number): Promise<{ cpu: number; sent: number }> => {
+    const c0 = cpuSeconds(pid);
+    const [t0, s0] = await sentAt();
+    await new Promise((r) => setTimeout(r, ms));
+    const [t1, s1] = await sentAt();
+    return { cpu: ((cpuSeconds(pid) - c0) / ((t1 - t0) / 1000)) * 100, sent: (s1 - s0) / ((t1 - t0) / 1000) };
+  };
+  const alone = await rate(IDLE_MS);
+  const peers = startPeers({ count: PEERS, ns: CLIENT.ns, address: CLIENT.v4, subnets: [LAN_V4.subnet], namespace: SG_NS, env: AGENT_ENV });
+  try {
+    const members = NODES.length + PEERS;
+    await waitUntil(`${members} members in the agent's view`, 60_000, async () => {
+      if (!peers.alive()) throw new Error(`the synthetic peers died:\n${peers.log().slice(-2000)}`);
+      return (await metric(metricsUrl, 'purelb_lbnodeagent_members')) === members;
+    }, 500);
+    await new Promise((r) => setTimeout(r, 3000)); // their first renewals and datagrams
+    const among = await rate(IDLE_MS);
+    report('idle_cpu_3_members', alone.cpu, '%');
+    report('idle_cpu_30_members', among.cpu, '%');
+    report('idle_cpu_30_over_3_members', among.cpu / alone.cpu, 'ratio');
+    report('heartbeats_sent_per_s_3_members', alone.sent, 'count');
+    report('heartbeats_sent_per_s_30_members', among.sent, 'count');
+  } finally {
+    await peers.stop();
+  }
 }
 
 /** Creates `count` objects with `create`, `parallel` at a time. */
@@ -295,6 +343,7 @@ export async function run(report: Report): Promise<void> {
         for (const g of groups.slice(0, 12)) console.log(`agent.heap ${(g.bytes / 2 ** 20).toFixed(2)} MiB ${g.count} ${g.kind}${g.name === '' ? '' : ` ${g.name}`}`);
         console.log(`agent.heap_snapshot ${file}`);
       }
+      if (PEERS > 0) await amongPeers(report, agent.rec.pid, metricsUrl);
       if (CROWD > MANY) await crowd(report, agent.rec.pid, names, metricsUrl);
     } finally {
       await ingress.stop();

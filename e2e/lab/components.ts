@@ -45,7 +45,7 @@ function component(rec: DaemonRecord): Component {
 
 /** Stops every allocator and agent the lab runs (a demo's, a crashed test's), so a test starts clean. */
 export async function stopAllComponents(): Promise<void> {
-  const ours = readDaemons().filter((r) => r.name.startsWith('allocator-') || r.name.startsWith('agent-'));
+  const ours = readDaemons().filter((r) => r.name.startsWith('allocator-') || r.name.startsWith('agent-') || r.name === 'peers');
   await Promise.all(ours.map((r) => stopDaemon(r, 5000)));
 }
 
@@ -93,6 +93,31 @@ export interface AgentProcessOptions {
   identity?: Identity;
   kubeconfig?: string;
   env?: Record<string, string>;
+}
+
+export interface PeersProcessOptions {
+  /** How many synthetic members (bench/peers.ts). */
+  count: number;
+  /** The network namespace they run in, and its address on the nodes' LAN. */
+  ns: string;
+  address: string;
+  subnets: readonly string[];
+  namespace: string;
+  env?: Record<string, string>;
+}
+
+/** Synthetic members with real Lease and heartbeat code (bench/peers.ts), for measuring an agent among many peers. */
+export function startPeers(opts: PeersProcessOptions): Component {
+  const marker = `purelb-lab-peers-${opts.count}`;
+  const env = {
+    KUBECONFIG: kubeconfigPath('admin'),
+    PURELB_NAMESPACE: opts.namespace,
+    PEER_ADDRESS: opts.address,
+    PEER_SUBNETS: opts.subnets.join(','),
+    ...opts.env,
+  };
+  const argv = ['ip', 'netns', 'exec', opts.ns, 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), NODE_BIN, `${REPO_ROOT}/bench/peers.ts`, String(opts.count), marker];
+  return component(startDaemon('peers', argv, marker));
 }
 
 /** Starts the agent inside the node's network namespace, as a DaemonSet Pod with hostNetwork would run. */
