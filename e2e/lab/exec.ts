@@ -240,17 +240,28 @@ export function readDaemons(dir = NET_DIR): DaemonRecord[] {
   return out;
 }
 
-/** True if pid is alive, not a zombie, and its command line contains marker. */
+/**
+ * True if pid is alive, not a zombie, and its command line contains marker. A process
+ * in the middle of an exec (`ip netns exec` and `env` exec the daemon after they start)
+ * shows an empty command line for a moment: that is read again, up to 500 ms, not taken
+ * for a death. (It was: CI saw "exited: clientd:" with an empty log, about 1 run in 20;
+ * a probe here read an empty cmdline 140 times in 40 such starts.)
+ */
 export function pidMatches(pid: number, marker: string): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    if (state === 'Z' || state === 'X') return false;
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-    return cmdline.includes(marker);
-  } catch {
-    return false;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let attempt = 0; attempt < 100; attempt++) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      if (state === 'Z' || state === 'X') return false;
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (cmdline !== '') return cmdline.split('\0').join(' ').includes(marker);
+    } catch {
+      return false;
+    }
+    Atomics.wait(pause, 0, 0, 5);
   }
+  return false;
 }
 
 export function daemonAlive(rec: DaemonRecord): boolean {

@@ -314,6 +314,8 @@ export async function networkUp(opts: NetworkUpOptions = {}): Promise<NetworkSta
     // Readiness: every recorded process alive, BIRDs answer birdc, clientd answers, each
     // responder answers the client on v4 and v6. A lab process that dies while starting is
     // started once more, said on stderr with how it ended; a second death fails the lab.
+    // (Kept since pidMatches learnt that an exec in progress is not a death, the cause of
+    // the one such failure seen: no real death while starting has been seen since.)
     const names = expectedDaemons(count, responders);
     const restarted = new Set<string>();
     await waitUntil(
