@@ -139,7 +139,7 @@ test('bad annotations and specs: a Warning Event naming the field, no address, n
     },
     { name: 'address-taken', options: { addresses: '2001:db8:400::' }, reason: 'AllocationFailed', message: /^purelb\.io\/addresses: 2001:db8:400:: is in use by plb-badinput\/good without a sharing key/ },
     { name: 'exhausted', options: { group: 'bi-tiny' }, reason: 'AllocationFailed', message: /^ServiceGroup bi-tiny has no free IPv6 address/ },
-    { name: 'fenced', options: { group: 'bi-fenced' }, reason: 'AllocationFailed', message: /^ServiceGroup bi-fenced does not serve namespace plb-badinput \(enforceNamespaces\)/ },
+    { name: 'fenced', options: { group: 'bi-fenced' }, reason: 'AllocationFailed', message: /^purelb\.io\/service-group: ServiceGroup bi-fenced does not serve namespace plb-badinput \(enforceNamespaces\)/ },
     { name: 'legacy-ip', options: { group: 'bi-v6', loadBalancerIP: '2001:db8:400::20' }, reason: 'ConfigurationWarning', message: /^spec\.loadBalancerIP is deprecated/, address: '2001:db8:400::20' },
     {
       name: 'group-mismatch',

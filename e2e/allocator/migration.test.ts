@@ -219,3 +219,37 @@ test('takeover: addresses MetalLB gave are kept, also when the groups arrive aft
   assert.deepEqual(await addressOf('kept'), ['10.1.3.220']);
   assert.deepEqual(await addressOf('kept-named'), ['192.168.1.249']);
 });
+
+test('the MetalLB CRDs and the OpenELB Eips, migrated and applied: Services annotated for them get addresses of their pools', async () => {
+  await stopAllocator();
+  await deleteServices(core, NS, 60_000);
+  await kubectl(['delete', 'servicegroups,lbnodeagents', '--all', '-n', SG_NS]);
+  for (const file of ['metallb-crds.yaml', 'openelb-eip.yaml']) {
+    const r = await migrate([path.join(EXAMPLES, file), '--apply']);
+    assert.equal(r.code, 0, `${file}: ${r.stderr}`);
+    // Both make an LBNodeAgent "default" for their interface; the second would be refused as existing.
+    await kubectl(['delete', 'lbnodeagents', '--all', '-n', SG_NS]);
+  }
+  assert.deepEqual(await groupNames(), ['eip-bgp-pool', 'eip-sample-pool', 'eip-vip-pool', 'first-pool', 'public', 'team-a']);
+  await startAllocator();
+
+  await create('crd-first', { 'metallb.io/address-pool': 'first-pool' });
+  assert.match((await waitForAddress('crd-first'))[0] ?? '', /^192\.168\.(10\.\d{1,3}|9\.[1-5])$/, 'an address of first-pool');
+  await create('crd-public', { 'metallb.universe.tf/address-pool': 'public' });
+  assert.deepEqual(await waitForAddress('crd-public'), ['203.0.113.1'], 'avoidBuggyIPs: not the .0');
+  await create('crd-asked', { 'metallb.io/loadBalancerIPs': '192.168.9.3' });
+  assert.deepEqual(await waitForAddress('crd-asked'), ['192.168.9.3']);
+  // team-a serves only its namespace, as MetalLB's serviceAllocation.namespaces does.
+  const foreign = await create('crd-team-a', { 'metallb.io/address-pool': 'team-a' });
+  await waitForEvent(foreign, 'Warning', 'AllocationFailed', /^metallb\.io\/address-pool: .*team-a/);
+  assert.deepEqual(await addressOf('crd-team-a'), [], 'no address of a pool for another namespace');
+
+  await create('eip-bgp', { 'eip.openelb.kubesphere.io/v1alpha2': 'eip-bgp-pool' });
+  assert.deepEqual(await waitForAddress('eip-bgp'), ['172.22.0.2']);
+  await create('eip-vip', { 'eip.openelb.kubesphere.io/v1alpha2': 'eip-vip-pool' });
+  assert.deepEqual(await waitForAddress('eip-vip'), ['172.31.73.130']);
+  await create('eip-sample', { 'eip.openelb.kubesphere.io/v1alpha2': 'eip-sample-pool' });
+  assert.deepEqual(await waitForAddress('eip-sample'), ['192.168.0.91'], 'an Eip with namespaces still serves a Service that names it (OpenELB does)');
+  const missing = await create('eip-missing', { 'eip.openelb.kubesphere.io/v1alpha2': 'eip-nope' });
+  await waitForEvent(missing, 'Warning', 'AllocationFailed', /^eip\.openelb\.kubesphere\.io\/v1alpha2: ServiceGroup eip-nope does not exist/);
+});

@@ -78,8 +78,7 @@ test('the agent caches only the EndpointSlices of LoadBalancer Services, through
       await waitUntil('the slices of Services not seen yet', 15_000, () => mine().includes(`${NS}/early-a`) && mine().includes(`${NS}/early-lb-a`));
       await api.create(PATHS.services(NS), service('early', 'ClusterIP'));
       await api.create(PATHS.services(NS), service('early-lb', 'LoadBalancer'));
-      await waitUntil('the slice of the ClusterIP to go', 15_000, () => !mine().includes(`${NS}/early-a`));
-      assert.ok(inputs.services.get(`${NS}/early-lb`), 'the LoadBalancer is cached');
+      await waitUntil('the slice of the ClusterIP to go and the LoadBalancer to be cached', 15_000, () => !mine().includes(`${NS}/early-a`) && inputs.services.get(`${NS}/early-lb`) !== undefined);
       assert.deepEqual(mine(), [`${NS}/early-lb-a`, `${NS}/plain-a`, `${NS}/plain-b`]);
     });
     await t.test('slices of a LoadBalancer are deleted with it', async () => {

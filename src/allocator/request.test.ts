@@ -61,7 +61,7 @@ const cases: Array<[string, V1Service, Want]> = [
   ],
   ['an address that is not one', svc({ 'purelb.io/addresses': 'banana' }), { kind: 'invalid', message: /"banana" is not an IP address/ }],
   ['a missing group', svc({ 'purelb.io/service-group': 'nope' }), { kind: 'invalid', message: /ServiceGroup nope does not exist or is not usable/ }],
-  ['a fenced group outside its namespaces', svc({ 'purelb.io/service-group': 'fenced' }), { kind: 'invalid', message: /does not serve namespace app/ }],
+  ['a fenced group outside its namespaces', svc({ 'purelb.io/service-group': 'fenced' }), { kind: 'invalid', message: /^purelb\.io\/service-group: ServiceGroup fenced does not serve namespace app/ }],
   ['a fenced group inside them', svc({ 'purelb.io/service-group': 'fenced' }, {}, 'team-a'), { kind: 'allocate', pool: 'fenced', families: ['IPv4'] }],
   [
     'RequireDualStack from a dual-stack group',

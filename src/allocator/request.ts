@@ -219,7 +219,9 @@ export function decide(svc: V1Service, pools: PoolView, policy: AllocatorPolicy 
     return { kind: 'invalid', message: `${field} does not exist or is not usable`, warnings };
   }
   if (!pools.admits(group, namespace)) {
-    return { kind: 'invalid', message: `ServiceGroup ${group} does not serve namespace ${namespace} (enforceNamespaces)`, warnings };
+    // Named by the field that chose the group (a MetalLB pool annotation reads as such).
+    const by = named !== undefined ? `${groupField}: ` : addresses.length > 0 ? `${addressField}: ` : '';
+    return { kind: 'invalid', message: `${by}ServiceGroup ${group} does not serve namespace ${namespace} (enforceNamespaces)`, warnings };
   }
   const families = chooseFamilies(svc, config, group);
   if ('error' in families) return { kind: 'invalid', message: families.error, warnings };
