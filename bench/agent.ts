@@ -36,7 +36,7 @@ import type { Report } from './run.ts';
 const TRIALS = Number(process.env.PURELB_BENCH_AGENT_TRIALS ?? 50);
 const MANY = Number(process.env.PURELB_BENCH_AGENT_VIPS ?? 1000);
 const IDLE_MS = 20_000;
-const IDLE_SETTLE_LIMIT_MS = 120_000;
+const IDLE_SETTLE_LIMIT_MS = 300_000;
 /** The crowd: this many Services in all (the MANY LoadBalancers among them), two EndpointSlices each. 0 skips it. */
 const CROWD = Number(process.env.PURELB_BENCH_AGENT_CROWD ?? 20_000);
 const CROWD_NS = 'plb-bench-crowd';
@@ -83,7 +83,7 @@ async function amongPeers(report: Report, pid: number, metricsUrl: string): Prom
     return { cpu: ((cpuSeconds(pid) - c0) / ((t1 - t0) / 1000)) * 100, sent: (s1 - s0) / ((t1 - t0) / 1000) };
   };
   const alone = await rate(IDLE_MS);
-  const peers = startPeers({ count: PEERS, ns: CLIENT.ns, address: CLIENT.v4, subnets: [LAN_V4.subnet], namespace: SG_NS, env: AGENT_ENV });
+  const peers = startPeers({ count: PEERS, ns: CLIENT.ns, address: CLIENT.v4, subnets: [LAN_V4.subnet], namespace: SG_NS });
   try {
     const members = NODES.length + PEERS;
     await waitUntil(`${members} members in the agent's view`, 60_000, async () => {

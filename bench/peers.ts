@@ -5,6 +5,12 @@
 // so the lab's agents take them as heartbeat peers, send to them and hear them. They
 // hold no address: the bench gives them no layer-2 VIP to win.
 //
+// Each synthetic member sees only the real agents, not the other synthetic ones (OnlyReal
+// below): an agent's cost is what it sends to and hears from its 29 peers, and that is
+// unchanged; but 27 members that heartbeat each other would cost this one process 27
+// agents' worth of CPU at 30 members (7,830 datagrams/s each way), which starved their
+// Lease renewals on this two-core machine.
+//
 //   ip netns exec plb-client node bench/peers.ts COUNT MARKER
 //   env: KUBECONFIG, PURELB_NAMESPACE, PEER_ADDRESS, PEER_SUBNETS (comma-separated),
 //        PEER_FIRST_PORT, and the agents' PURELB_MEMBER_* / PURELB_HEARTBEAT_* timing.
@@ -16,6 +22,49 @@ import { loadConnection } from '../src/k8s/connection.ts';
 import { createLogger } from '../src/log.ts';
 import { HeartbeatDetector } from '../src/lbnodeagent/heartbeat/detector.ts';
 import { FastMembership, LeaseMembership } from '../src/lbnodeagent/membership.ts';
+import type { LeaseSource } from '../src/lbnodeagent/membership.ts';
+import type { Member } from '../src/lbnodeagent/desired.ts';
+
+const PREFIX = 'plb-peer-';
+
+/** A synthetic member's Lease membership, seeing itself and the real agents only. */
+class OnlyReal implements LeaseSource {
+  private readonly inner: LeaseMembership;
+  private readonly node: string;
+
+  constructor(inner: LeaseMembership, node: string) {
+    this.inner = inner;
+    this.node = node;
+  }
+
+  get heartbeatEndpoint(): string {
+    return this.inner.heartbeatEndpoint;
+  }
+
+  set heartbeatEndpoint(endpoint: string) {
+    this.inner.heartbeatEndpoint = endpoint;
+  }
+
+  members(): Member[] {
+    return this.inner.members().filter((m) => m.node === this.node || !m.node.startsWith(PREFIX));
+  }
+
+  onChange(listener: () => void): void {
+    this.inner.onChange(listener);
+  }
+
+  start(subnets: readonly string[], eligible: boolean): Promise<void> {
+    return this.inner.start(subnets, eligible);
+  }
+
+  publish(subnets: readonly string[], eligible: boolean): Promise<void> {
+    return this.inner.publish(subnets, eligible);
+  }
+
+  stop(): Promise<void> {
+    return this.inner.stop();
+  }
+}
 
 const env = process.env;
 const num = (name: string, fallback: number): number => Number(env[name] ?? fallback);
@@ -34,7 +83,7 @@ async function main(): Promise<void> {
   if (key.length < 16) throw new Error('no heartbeat key');
   const members: FastMembership[] = [];
   for (let i = 0; i < count; i++) {
-    const node = `plb-peer-${i + 1}`;
+    const node = `${PREFIX}${i + 1}`;
     const leases = new LeaseMembership({ conn, namespace, node, leaseDurationMs: num('PURELB_MEMBER_LEASE_MS', 10_000), renewIntervalMs: num('PURELB_MEMBER_RENEW_MS', 2_000), log });
     const detector = new HeartbeatDetector({
       node,
@@ -45,7 +94,7 @@ async function main(): Promise<void> {
       missCount: num('PURELB_HEARTBEAT_MISS', 3),
       log,
     });
-    const m = new FastMembership(leases, detector, node);
+    const m = new FastMembership(new OnlyReal(leases, node), detector, node);
     await m.start(subnets, true);
     members.push(m);
   }

@@ -21,7 +21,10 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
   req.on('end', () => {
     seen.push({ method: req.method ?? '', url: req.url ?? '', type: req.headers['content-type'], body });
     res.setHeader('content-type', 'application/json');
-    if (req.url?.includes('watch=true')) {
+    if (req.url?.includes('watch=true') && req.url.includes('hold=1')) {
+      // A watch that stays open with nothing to say, as most of a component's watches do.
+      res.write('\n');
+    } else if (req.url?.includes('watch=true')) {
       res.write('{"type":"ADDED","object":{"metadata":{"name":"a"}}}\n');
       res.write('\n');
       res.end('{"type":"DELETED","object":{"metadata":{"name":"a"}}}\n');
@@ -107,4 +110,21 @@ test('the resource of a path, for the counter', () => {
   assert.equal(resourceOf(PATHS.endpointSlices()), 'endpointslices');
   assert.equal(resourceOf(PATHS.custom('purelb.io', 'v1', 'ns', 'servicegroups')), 'servicegroups');
   assert.equal(resourceOf('/api/v1/namespaces/ns?watch=true'), 'namespaces');
+});
+
+test('requests still go out while more watches are open than the agent has sockets', async () => {
+  const { port } = server.address() as AddressInfo;
+  const limited = new Api({ server: `http://127.0.0.1:${port}`, agent: new Agent({ keepAlive: true, maxSockets: 4 }), headers: () => ({}) });
+  const stop = new AbortController();
+  const watches = Array.from({ length: 8 }, () => limited.watch(PATHS.leases('ns-a'), { hold: 1 }, () => undefined, { signal: stop.signal }).catch(() => undefined));
+  try {
+    // All eight watches are open at the server before the GET is sent.
+    for (let i = 0; i < 200 && seen.filter((r) => r.url.includes('hold=1')).length < 8; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(seen.filter((r) => r.url.includes('hold=1')).length, 8, 'the eight watches reached the server');
+    const got = await Promise.race([limited.get<{ metadata: { name: string } }>(PATHS.service('ns-a', 'web')), new Promise<undefined>((r) => setTimeout(() => r(undefined), 3000))]);
+    assert.equal(got?.metadata.name, 'web', 'the GET was answered beside eight open watches on a four-socket agent');
+  } finally {
+    stop.abort();
+    await Promise.all(watches);
+  }
 });
