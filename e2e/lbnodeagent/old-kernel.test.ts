@@ -26,7 +26,9 @@ function assertSafe(r: VipTrialsResult, kernel: string): void {
   assert.deepEqual(r.poolAddressesAfterStop, [], `${kernel}: the agent's stop left none of ours`);
 }
 
-test('the agent on the host kernel and on Linux 5.10, against the lab', async (t) => {
+// Two guest boots under software emulation: 300 s and more each on a loaded machine
+// (675 s in all once here), past npm test's default bound of 900 s per test if CI is slower.
+test('the agent on the host kernel and on Linux 5.10, against the lab', { timeout: 1_800_000 }, async (t) => {
   await withOldKernelLab(async (lab) => {
     await t.test('host kernel, marker: VIPs follow their Services, a hand-added address equal to a VIP is left alone', () => {
       const r = lab.onHost({ trials: TRIALS, safety: true });
