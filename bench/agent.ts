@@ -53,13 +53,6 @@ async function apiWrites(metricsUrl: string): Promise<number> {
   return sum;
 }
 
-/** The slices the agent caches, from its /metrics (purelb_informer_objects). */
-async function cachedObjects(metricsUrl: string, informer: string): Promise<number | undefined> {
-  const text = await (await fetch(metricsUrl, { signal: AbortSignal.timeout(5000) })).text();
-  const m = new RegExp(`^purelb_informer_objects\\{[^}]*informer="${informer}"[^}]*\\} (\\d+)`, 'm').exec(text);
-  return m ? Number(m[1]) : undefined;
-}
-
 /** A counter or gauge of the agent's /metrics, summed over the label sets that match `labels`. */
 async function metric(metricsUrl: string, name: string, labels = ''): Promise<number> {
   const text = await (await fetch(metricsUrl, { signal: AbortSignal.timeout(5000) })).text();
@@ -146,10 +139,8 @@ async function crowd(report: Report, pid: number, lbNames: readonly string[], me
   report('crowd_settled_after', (Date.now() - settle) / 1000, 's');
   report('crowd_rss', procStatus(pid, 'VmRSS') / 2 ** 20, 'MiB');
   report('crowd_rss_peak', procStatus(pid, 'VmHWM') / 2 ** 20, 'MiB');
-  const services = await cachedObjects(metricsUrl, 'services');
-  const slices = await cachedObjects(metricsUrl, 'endpointslices');
-  if (services !== undefined) report('crowd_cached_services', services, 'count');
-  if (slices !== undefined) report('crowd_cached_endpointslices', slices, 'count');
+  report('crowd_cached_services', await metric(metricsUrl, 'purelb_informer_objects', 'informer="services"'), 'count');
+  report('crowd_cached_endpointslices', await metric(metricsUrl, 'purelb_informer_objects', 'informer="endpointslices"'), 'count');
 }
 
 /** Address events of one node namespace, with the kernel's timestamps (epoch ms). */

@@ -9,7 +9,7 @@ import { AgentInputs } from '../../src/lbnodeagent/inputs.ts';
 import { Api, PATHS } from '../../src/k8s/api.ts';
 import { createLogger } from '../../src/log.ts';
 import { connection } from '../lab/kube.ts';
-import { ensureNamespace, kubectl, waitUntil } from '../lab/testkit.ts';
+import { applyCRDs, ensureNamespace, kubectl, waitUntil } from '../lab/testkit.ts';
 
 const NS = 'plb-test-agent-inputs';
 const SG_NS = 'plb-test-agent-inputs-sg';
@@ -36,6 +36,7 @@ async function setType(name: string, type: 'LoadBalancer' | 'ClusterIP'): Promis
 const cached = (inputs: AgentInputs): string[] => inputs.slices.keys().sort();
 
 before(async () => {
+  await applyCRDs(); // the agent's informers list ServiceGroups and LBNodeAgents
   await ensureNamespace(NS);
   await ensureNamespace(SG_NS);
   await kubectl(['delete', 'services,endpointslices', '--all', '-n', NS, '--wait=true']);

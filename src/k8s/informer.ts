@@ -105,9 +105,12 @@ export class Informer<T extends KubernetesObject> {
     for (const obj of objs) if (!this.cache.has(objectKey(obj))) this.apply('ADDED', transform(obj));
   }
 
-  /** Drops the cached objects that `which` picks, as deletions (they stopped being wanted). */
-  forget(which: (obj: T) => boolean): void {
-    for (const obj of [...this.cache.values()]) if (which(obj)) this.apply('DELETED', obj);
+  /** Drops the cached objects of these keys, as deletions (they stopped being wanted). */
+  forget(keys: Iterable<string>): void {
+    for (const key of [...keys]) {
+      const obj = this.cache.get(key);
+      if (obj !== undefined) this.apply('DELETED', obj);
+    }
   }
 
   hasSynced(): boolean {
@@ -235,8 +238,8 @@ export class Informer<T extends KubernetesObject> {
       }
       last = obj.metadata?.resourceVersion ?? last;
       if (phase === 'BOOKMARK') return;
+      const key = objectKey(obj);
       if (this.opts.keep && !this.opts.keep(obj)) {
-        const key = objectKey(obj);
         if (this.opts.rememberRefused) {
           if (phase === 'DELETED') this.refusedKeys.delete(key);
           else this.refusedKeys.add(key);
@@ -244,7 +247,7 @@ export class Informer<T extends KubernetesObject> {
         if (this.cache.has(key)) this.apply('DELETED', obj);
         return;
       }
-      if (this.opts.rememberRefused) this.refusedKeys.delete(objectKey(obj));
+      if (this.opts.rememberRefused) this.refusedKeys.delete(key);
       this.apply(phase, this.opts.transform ? this.opts.transform(obj) : obj);
     };
     try {

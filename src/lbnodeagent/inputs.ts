@@ -21,7 +21,7 @@ import { ANNOTATIONS } from '../api/annotations.ts';
 import type { ServiceGroupObject } from '../api/configuration.ts';
 import { GROUP } from '../api/meta.ts';
 import { SERVICE_NAME, slimEndpointSlice, slimService } from '../api/slim.ts';
-import { Api, PATHS as PATHS } from '../k8s/api.ts';
+import { Api, PATHS } from '../k8s/api.ts';
 import { Informer, objectKey } from '../k8s/informer.ts';
 import type { Logger } from '../log.ts';
 
@@ -61,6 +61,8 @@ export class AgentInputs {
   private readonly catchingUp = new Map<string, Set<string>>();
   /** Services refused until their last event, which made them wanted: their slices must be read. */
   private readonly turnedWanted = new Set<string>();
+  /** The cached slices' keys by their Service's key, so that a Service's slices go without a scan of all. */
+  private readonly slicesByService = new Map<string, Set<string>>();
 
   constructor(conn: Connection, namespace: string, node: string, log: Logger) {
     this.node = node;
@@ -87,9 +89,20 @@ export class AgentInputs {
       else if (e.type === 'add' && this.turnedWanted.delete(key) && this.slices.hasSynced()) void this.catchUp(e.obj);
     });
     this.slices.on((e) => {
-      if (e.type !== 'delete') return;
-      const service = sliceServiceKey(e.obj);
-      if (service !== undefined) this.catchingUp.get(service)?.add(objectKey(e.obj));
+      const key = objectKey(e.obj);
+      const was = e.type === 'add' ? undefined : sliceServiceKey(e.type === 'update' ? e.old : e.obj);
+      const now = e.type === 'delete' ? undefined : sliceServiceKey(e.obj);
+      if (was !== undefined && was !== now) {
+        const keys = this.slicesByService.get(was);
+        keys?.delete(key);
+        if (keys?.size === 0) this.slicesByService.delete(was);
+        if (e.type === 'delete') this.catchingUp.get(was)?.add(key);
+      }
+      if (now !== undefined && now !== was) {
+        const keys = this.slicesByService.get(now) ?? new Set<string>();
+        keys.add(key);
+        this.slicesByService.set(now, keys);
+      }
     });
     const customInformer = (plural: string) => new Informer<CustomObject>(conn, { name: plural, path: PATHS.custom(GROUP, 'v1', namespace, plural), log });
     this.groups = customInformer('servicegroups');
@@ -116,7 +129,8 @@ export class AgentInputs {
   }
 
   private forgetSlicesOf(service: string): void {
-    this.slices.forget((slice) => sliceServiceKey(slice) === service);
+    const keys = this.slicesByService.get(service);
+    if (keys !== undefined) this.slices.forget(keys);
   }
 
   /**
