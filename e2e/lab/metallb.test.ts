@@ -9,9 +9,9 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { CoreV1Api } from '@kubernetes/client-node';
 import type { V1Service } from '@kubernetes/client-node';
+import { winner } from '../../src/election/winner.ts';
 import { kubeConfig, setEndpoints } from './kube.ts';
 import { applyL2Pool, kubeProxyDown, kubeProxyUp, l2StatusNode, metallbDown, metallbUp, speakerLog, stopSpeakers } from './metallb.ts';
 import type { MetalLB } from './metallb.ts';
@@ -31,14 +31,12 @@ const macOf = (node: string): string => labMac('node', nodes.find((n) => n.name 
 const nodeOfMac = (mac: string): string | undefined => nodes.find((n) => labMac('node', n.index) === mac)?.name;
 
 /**
- * The node MetalLB's layer-2 election picks among `candidates` for `ip`, as its
- * documentation describes it: the lowest SHA-256 of "node#ip". An independent check
- * of what the speakers report.
+ * MetalLB's layer-2 election, as its documentation describes it, is PureLB's: among the
+ * candidates, the lowest SHA-256 of "node#ip" (src/election/winner.ts). An independent
+ * check of what the speakers report; it is also why a takeover by purelb-ts leaves
+ * each address on the node that had it.
  */
-function expectedAnnouncer(candidates: readonly string[], ip: string): string {
-  const key = (n: string): string => createHash('sha256').update(`${n}#${ip}`).digest('hex');
-  return [...candidates].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0))[0] as string;
-}
+const expectedAnnouncer = (candidates: readonly string[], ip: string): string => winner(candidates, ip) as string;
 
 function service(name: string): V1Service {
   return {
