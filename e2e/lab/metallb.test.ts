@@ -123,8 +123,9 @@ test('the announcing speaker stops: memberlist hands the address to another node
   });
   const tookMs = Date.now() - started;
   assert.equal(await clientConnect(vip, 80, 1000), to);
-  // What MetalLB's ServiceL2Status objects say now (the stopped speaker's stays: its
-  // owner, the speaker's Pod, is gone, but the process lab has no garbage collector).
-  t.diagnostic(`ServiceL2Status of mlb-a after the move names: ${(await l2StatusNode(NS, 'mlb-a')).join(', ') || 'nobody'}`);
+  let reported: string[] = [];
+  await waitUntil(`MetalLB reports ${to} for mlb-a`, 30_000, async () => (reported = await l2StatusNode(NS, 'mlb-a')).join() === to, 250).catch((err: unknown) => {
+    throw new Error(`${(err as Error).message}; ServiceL2Status names ${reported.join(', ') || 'nobody'}`);
+  });
   t.diagnostic(`speaker on ${from} stopped: ${vip} answered by ${to} after ${tookMs} ms`);
 });
