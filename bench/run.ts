@@ -21,6 +21,7 @@ const SUITES: Readonly<Record<string, () => Promise<Suite>>> = {
   cluster: () => import('./cluster.ts'),
   scale: () => import('./scale.ts'),
   'old-kernel': () => import('./old-kernel.ts'),
+  takeover: () => import('./takeover.ts'),
 };
 
 function formatValue(value: number): string {

@@ -38,6 +38,9 @@ bash e2e/controlplane/build.sh
 # helm, for the chart tests (e2e/install), built from its Go module and cached the same way.
 bash e2e/install/helm/build.sh
 
+# MetalLB's controller and speaker and its CRDs, for the takeover tests (e2e/lab/metallb.ts).
+bash scripts/metallb.sh >/dev/null
+
 # The cluster tier: kubelet, kube-proxy, kube-controller-manager, kube-scheduler,
 # containerd, runc; then the images its pods run.
 bash e2e/cluster/build.sh
