@@ -295,7 +295,7 @@ export async function stopSpeakers(nodes?: readonly string[]): Promise<void> {
     });
     // The garbage collector's part (the process lab has none): the speaker's ServiceL2Status
     // objects go with their owner, the Pod.
-    await kubectl(['delete', 'servicel2statuses.metallb.io', '-n', METALLB_NS, '-l', `metallb.io/node=${node}`, '--wait=false'], { check: false });
+    await kubectl(['delete', 'servicel2statuses.metallb.io', '-n', METALLB_NS, '-l', `metallb.io/node=${node}`, '--wait=false']);
   }
 }
 
