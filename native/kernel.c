@@ -12,6 +12,11 @@
 //    string from a NULL pointer). Here an overrun is reported to JavaScript as what it
 //    is, "notifications were lost, re-read the state", and listening goes on.
 //
+// 3. releasePages: the process's own memory that it holds but no longer uses, given
+//    back to the kernel (src/memory.ts decides which and when): madvise(MADV_DONTNEED)
+//    on read-only file mappings (the node binary's code and data, mostly touched only
+//    while starting), and malloc_trim for the C heap's free pages.
+//
 // Only N-API calls and libuv (which Node.js exports to addons) are used, so one build
 // works on every Node.js version with the same libuv major version.
 
@@ -20,12 +25,16 @@
 #include <uv.h>
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <linux/if_packet.h>
 #include <linux/netlink.h>
 #include <net/ethernet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -298,11 +307,43 @@ static napi_value close_listener_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// releasePages(ranges: number[]): undefined
+// `ranges` is [start, length, start, length, ...], page-aligned, each a whole read-only
+// file mapping without private (copied) pages, as src/memory.ts reads them from
+// /proc/self/smaps: for such a mapping MADV_DONTNEED only drops the page-table entries,
+// and a later access maps the same page again from the page cache (or the file). Then
+// malloc_trim(0) returns the C heap's free pages. Throws on the first madvise error.
+static napi_value release_pages(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  uint32_t count;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 ||
+      !array_length(env, argv[0], 2 * 4096, &count) || count % 2 != 0)
+    return throw_type(env, "releasePages(ranges) takes an array of start, length pairs");
+  long page = sysconf(_SC_PAGESIZE);
+  for (uint32_t i = 0; i < count; i += 2) {
+    napi_value start_value, length_value;
+    double start, length;
+    if (napi_get_element(env, argv[0], i, &start_value) != napi_ok ||
+        napi_get_element(env, argv[0], i + 1, &length_value) != napi_ok ||
+        napi_get_value_double(env, start_value, &start) != napi_ok ||
+        napi_get_value_double(env, length_value, &length) != napi_ok || start < 0 || length <= 0 ||
+        (uint64_t)start % (uint64_t)page != 0 || (uint64_t)length % (uint64_t)page != 0)
+      return throw_type(env, "each range is a page-aligned start and a positive page-aligned length");
+    if (madvise((void *)(uintptr_t)start, (size_t)length, MADV_DONTNEED) != 0) return throw_errno(env, "madvise", errno);
+  }
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor functions[] = {
       {"sendFrames", NULL, send_frames, NULL, NULL, NULL, napi_default, NULL},
       {"openRtnetlinkListener", NULL, open_listener, NULL, NULL, NULL, napi_default, NULL},
       {"closeRtnetlinkListener", NULL, close_listener_js, NULL, NULL, NULL, napi_default, NULL},
+      {"releasePages", NULL, release_pages, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions);
   return exports;

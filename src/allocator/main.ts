@@ -7,6 +7,7 @@ import { LeaderElector } from '../k8s/leader.ts';
 import { loadConnection } from '../k8s/connection.ts';
 import { envNumber as num } from '../env.ts';
 import { createLogger } from '../log.ts';
+import { scheduleMemoryRelease } from '../memory.ts';
 import { serveMetrics } from '../server.ts';
 import { Allocator } from './controller.ts';
 import { registerPoolMetrics } from './metrics.ts';
@@ -58,6 +59,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  scheduleMemoryRelease(log);
 
   const outcome = await elector.run(() => {
     allocator.start().catch((err: unknown) => {

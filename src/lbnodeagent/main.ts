@@ -13,6 +13,7 @@ import { createLogger } from '../log.ts';
 import type { Logger } from '../log.ts';
 import { openHostNetwork } from '../netlink/rtnetlink.ts';
 import type { HostNetwork } from '../netlink/host-network.ts';
+import { scheduleMemoryRelease } from '../memory.ts';
 import { serveMetrics } from '../server.ts';
 import { Agent } from './agent.ts';
 import { Announcer } from './announce/announcer.ts';
@@ -141,6 +142,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'));
   await agent.start();
   ready = true;
+  scheduleMemoryRelease(log);
   log.info('agent ready', { op: 'start', heartbeat: membership instanceof FastMembership ? address : 'off' });
 }
 

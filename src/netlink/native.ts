@@ -1,5 +1,6 @@
-// The native addon (native/kernel.c): raw Ethernet frames out of an interface, and an
-// rtnetlink notification socket that reports overruns instead of aborting the process.
+// The native addon (native/kernel.c): raw Ethernet frames out of an interface, an
+// rtnetlink notification socket that reports overruns instead of aborting the process,
+// and memory given back to the kernel (src/memory.ts).
 // Built by `npm install`, or here on first use when that did not happen. A bundle
 // (scripts/bundle.ts) carries it beside itself as kernel.node.
 
@@ -19,6 +20,7 @@ interface Addon {
   sendFrames(ifindex: number, frames: Buffer[]): number;
   openRtnetlinkListener(groups: number[], receiveBufferBytes: number, onDatagram: (datagram: Buffer) => void, onOverrun: () => void): ListenerHandle;
   closeRtnetlinkListener(handle: ListenerHandle): void;
+  releasePages(ranges: number[]): void;
 }
 
 let addon: Addon | undefined;
@@ -75,4 +77,17 @@ export function listenRtnetlink(
       open = false;
     },
   };
+}
+
+/**
+ * Drops the resident pages of `ranges` ([start, length, ...]: whole read-only file
+ * mappings without private pages, page-aligned) and trims the C heap.
+ */
+export function releasePages(ranges: number[]): void {
+  const native = loadNativeAddon();
+  try {
+    native.releasePages(ranges);
+  } catch (error) {
+    throw withCode(error, 'releasing pages');
+  }
 }
