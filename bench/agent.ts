@@ -284,6 +284,8 @@ export async function run(report: Report): Promise<void> {
       report('idle_cpu_with_many_vips', ((cpuSeconds(agent.rec.pid) - c0) / (IDLE_MS / 1000)) * 100, '%');
       report('idle_api_writes_while_measured', (await apiWrites(metricsUrl)) - lastWrites, 'count');
       report('idle_reconcile_period', Number(AGENT_ENV.PURELB_RECONCILE_MS), 'ms');
+      // src/memory.ts: the pages given back so far (every PURELB_MEMORY_CHECK_MS in the lab).
+      report('idle_memory_releases', await metric(metricsUrl, 'purelb_memory_releases_total'), 'count');
       // The agent's footprint with 1,000 VIPs (target < 80 MiB, docs/performance.md).
       report('idle_rss_with_many_vips', procStatus(agent.rec.pid, 'VmRSS') / 2 ** 20, 'MiB');
       report('idle_rss_peak_with_many_vips', procStatus(agent.rec.pid, 'VmHWM') / 2 ** 20, 'MiB');

@@ -63,6 +63,11 @@ export function bundle(opts: { force?: boolean } = {}): string {
       // CommonJS dependencies inside an ES module call require().
       banner: { js: "import { createRequire as __purelbRequire } from 'node:module'; const require = __purelbRequire(import.meta.url);" },
       legalComments: 'none',
+      // Whitespace and syntax, not names: stack traces in the logs keep their function
+      // names. V8 keeps a module's source for as long as the process runs, so this is
+      // memory too (the agent bundle 1.74 → 0.77 MB, with zod's locales left out).
+      minifyWhitespace: true,
+      minifySyntax: true,
       logLevel: 'warning',
     });
   }

@@ -5,7 +5,7 @@
 // anything it does not know, so a new zod construct cannot slip into a CRD unnoticed.
 
 import { stringify } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod';
 import { LBNodeAgentSpec, LBNodeAgentStatus } from './lbnodeagent.ts';
 import { GROUP, VERSIONS } from './meta.ts';
 import { VALIDATIONS_KEY } from './rules.ts';

@@ -1,7 +1,7 @@
 // Pieces shared by both kinds: the API group and versions, object metadata, the
 // standard condition, and address counts that stay exact beyond 2^53.
 
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const GROUP = 'purelb.io';
 /** Served versions, newest first; the first is the storage version (see docs/api.md). */

@@ -4,7 +4,7 @@
 // then adds the checks that need arithmetic across ranges (overlaps). Every problem
 // comes back as a FieldIssue naming the field, ready for an Event or a condition.
 
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { parseServiceGroupSpec } from '../ipam/group.ts';
 import type { PoolConfig } from '../ipam/group.ts';
 import type { FieldIssue, Validated } from '../ipam/result.ts';

@@ -7,7 +7,7 @@
 // fixed-width strings: IPv4 octets padded to three digits, IPv6 groups padded to four
 // hex digits with the `::` gap filled in. Equal-width keys sort like the numbers.
 
-import { z } from 'zod';
+import * as z from 'zod';
 import { admittedCidr, admittedPool, familyNumber, poolFamily, poolInside } from './address.ts';
 import type { Cidr, FamilyNumber, PoolSyntax } from './address.ts';
 import { withRules } from './rules.ts';

@@ -3,7 +3,7 @@
 // (offline validation, the normaliser). Both share one message and one field, so an
 // operator reads the same words from `kubectl apply` and from our tools.
 
-import type { z } from 'zod';
+import type * as z from 'zod';
 
 export interface Rule<T> {
   /** CEL evaluated by the API server with `self` bound to the value. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { BAD_CASES, MORE_GOOD, referenceManifests, V2_REFERENCE } from './fixtures.ts';
 import type { Manifest } from './fixtures.ts';
 import { LBNodeAgent, LBNodeAgentV1, LBNodeAgentV2 } from './lbnodeagent.ts';

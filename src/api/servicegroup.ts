@@ -5,7 +5,7 @@
 // and `ServiceGroup` is their union of fields, which the CRD serves for both versions
 // and the controllers read (docs/api.md explains why).
 
-import { z } from 'zod';
+import * as z from 'zod';
 import { AddressCount, conditionList, NamespaceName, resourceDocuments, setOf } from './meta.ts';
 import { groupAggregationShape, legacyPoolShape, MAX_POOLS_PER_FAMILY, poolSpecPoolRules, V4AddressPool, V6AddressPool } from './pool.ts';
 import type { PoolSpecFields } from './pool.ts';

@@ -7,7 +7,7 @@
 // anything is applied.
 
 import { parseAllDocuments } from 'yaml';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { LBNodeAgentV1, LBNodeAgentV2 } from '../api/lbnodeagent.ts';
 import { normalizeLBNodeAgent, normalizeServiceGroup, zodIssues } from '../api/normalize.ts';
 import type { FieldIssue } from '../api/normalize.ts';

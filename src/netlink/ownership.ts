@@ -21,7 +21,7 @@
 
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { AddressRecord } from './messages.ts';
 import { IFA_F_NOPREFIXROUTE } from './messages.ts';
 
