@@ -32,7 +32,8 @@ COPY src/ src/
 RUN node scripts/bundle.ts && node scripts/runtime-modules.ts /runtime
 # The root file system below /app: this stage's node, stripped, and the libraries it and
 # the addons need, from the Debian packages rootfs.sh names.
-RUN mkdir /debs && cd /debs \
+# (/debs belongs to _apt, the user apt downloads as.)
+RUN mkdir /debs && chown _apt /debs && cd /debs \
  && apt-get update && apt-get download $(bash /app/scripts/image/rootfs.sh --packages) \
  && rm -rf /var/lib/apt/lists/* \
  && bash /app/scripts/image/rootfs.sh /debs "$(command -v node)" /rootfs /app/dist /runtime
