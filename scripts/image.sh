@@ -19,9 +19,9 @@
 # only the app layer. The images' configs (CMD, USER, WORKDIR, ENV, EXPOSE) are read from
 # the Dockerfile: the final stage for purelb-ts, the `bird` stage for purelb-ts-bird.
 #
-#   scripts/image.sh                              build the archives (if needed), print paths and sizes
-#   scripts/image.sh --print-path [bird|pause]    the archive's path for the current inputs; exit 1 if not built
-#   scripts/image.sh --print-name [bird|pause]    the image name the archive carries
+#   scripts/image.sh                                       build the archives (if needed), print paths and sizes
+#   scripts/image.sh --print-path [purelb-ts|bird|pause]   the archive's path for the current inputs; exit 1 if not built
+#   scripts/image.sh --print-name [purelb-ts|bird|pause]   the image name the archive carries
 set -euo pipefail
 # Failures inside $(...) stop the script too.
 shopt -s inherit_errexit
