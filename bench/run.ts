@@ -22,6 +22,7 @@ const SUITES: Readonly<Record<string, () => Promise<Suite>>> = {
   scale: () => import('./scale.ts'),
   'old-kernel': () => import('./old-kernel.ts'),
   takeover: () => import('./takeover.ts'),
+  image: () => import('./image.ts'),
 };
 
 function formatValue(value: number): string {

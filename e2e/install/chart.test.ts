@@ -199,7 +199,13 @@ test('BIRD: off by default; with peers it renders a config that BIRD itself acce
   }
   const ds = one(objects, 'DaemonSet', 'purelb-bird');
   assert.equal(podSpec(ds).hostNetwork, true);
-  assert.equal(container(ds).image, container(one(objects, 'Deployment')).image, 'the purelb-ts image carries BIRD');
+  const chart = parse(readFileSync(path.join(CHART_DIR, 'Chart.yaml'), 'utf8')) as { appVersion: string };
+  assert.equal(container(one(objects, 'Deployment')).image, `purelb-ts:${chart.appVersion}`);
+  assert.equal(container(ds).image, `purelb-ts-bird:${chart.appVersion}`, 'BIRD runs from its own image, <image.repository>-bird');
+  const moved = await render({ ...ALL_OPTIONAL, 'image.repository': 'registry.example/purelb-ts', 'image.tag': '9.9.9' });
+  assert.equal(container(one(moved, 'DaemonSet', 'purelb-bird')).image, 'registry.example/purelb-ts-bird:9.9.9', 'follows image.repository and image.tag');
+  const own = await render({ ...ALL_OPTIONAL, 'bird.image.repository': 'registry.example/bird', 'bird.image.tag': '2.17' });
+  assert.equal(container(one(own, 'DaemonSet', 'purelb-bird')).image, 'registry.example/bird:2.17', 'bird.image overrides');
   const bad = await helm(['template', 'purelb', CHART_DIR, ...setArgs({ ...ALL_OPTIONAL, 'bird.peers[0].name': 'tor-1' })], { check: false });
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /bird\.peers: name "tor-1"/);

@@ -1,9 +1,11 @@
 // The Dockerfile cannot be built here (no container engine), so this checks what a
-// build would trip over: the base image is Node 24, the build stage bundles the
-// components (scripts/bundle.ts) from the lock file's packages, every COPY source exists
-// and survives .dockerignore, and everything the bundles are built from — followed file
-// by file from the entry points — reaches the build stage, with every npm package among
-// the production dependencies. The image and the chart run the same bundles.
+// build would trip over: the build stage is Node 24 and bundles the components
+// (scripts/bundle.ts) from the lock file's packages, then assembles the root file system
+// with scripts/image/rootfs.sh, as scripts/image.sh does; the final stage starts from
+// scratch (it has no shell, so it runs nothing); BIRD is a stage of its own; every COPY
+// source exists and survives .dockerignore, and everything the bundles are built from —
+// followed file by file from the entry points — reaches the build stage, with every npm
+// package among the production dependencies. The image and the chart run the same bundles.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -95,19 +97,33 @@ function importsOf(file: string): { files: string[]; packages: string[] } {
 
 const ENTRY_POINTS: string[] = [BUNDLES.allocator.entry, BUNDLES.lbnodeagent.entry];
 
-test('one Node 24 image in two stages; the bundles and the addon built at build time from the lock file', () => {
-  const froms = dockerfile.filter((i) => i.op === 'FROM');
-  assert.equal(froms.length, 2);
-  const arg = dockerfile.find((i) => i.op === 'ARG' && i.args.startsWith('NODE_IMAGE='));
-  assert.match(arg?.args ?? '', /^NODE_IMAGE=node:24-/);
-  for (const f of froms) assert.match(f.args, /^\$\{NODE_IMAGE\}/);
-  const runs = dockerfile.filter((i) => i.op === 'RUN').map((i) => i.args);
+test('three stages: build on Node 24, bird on Debian, the image from scratch; the bundles and the addon built at build time from the lock file', () => {
+  const froms = dockerfile.filter((i) => i.op === 'FROM').map((i) => i.args);
+  assert.deepEqual(froms, ['${NODE_IMAGE} AS build', '${DEBIAN_IMAGE} AS bird', 'scratch']);
+  const arg = (name: string) => dockerfile.find((i) => i.op === 'ARG' && i.args.startsWith(`${name}=`))?.args ?? '';
+  assert.match(arg('NODE_IMAGE'), /^NODE_IMAGE=node:24-bookworm/);
+  assert.match(arg('DEBIAN_IMAGE'), /^DEBIAN_IMAGE=debian:bookworm/);
+  const runs = dockerfile.filter((i) => i.op === 'RUN' && i.stage === 0).map((i) => i.args);
   assert.ok(runs.some((r) => /npm ci\b/.test(r)), 'npm ci, from the lock file');
   assert.ok(runs.some((r) => /node scripts\/bundle\.ts/.test(r)), 'the bundles and the addon are built in the build stage');
   assert.ok(runs.some((r) => /node scripts\/runtime-modules\.ts \/runtime/.test(r)), 'the run-time node_modules are picked in the build stage');
   assert.ok(dockerfile.some((i) => i.op === 'COPY' && i.stage === finalStage && /--from=build\s+\/runtime\/node_modules\/?\s/.test(i.args)), 'node_modules come from the build stage');
   const dist = dockerfile.find((i) => i.op === 'COPY' && i.stage === finalStage && i.args.includes('/app/dist/'))?.args ?? '';
   for (const f of ['allocator.mjs', 'lbnodeagent.mjs', 'kernel.node']) assert.ok(dist.includes(`/app/dist/${f}`), `dist/${f} is copied into the image`);
+});
+
+test('the root file system below /app is what scripts/image.sh builds: both run scripts/image/rootfs.sh', () => {
+  // The same script, with the packages it names, the build stage's node, and the folders
+  // holding the addons (kernel.node and netlink's prebuilt one), whose libraries it adds.
+  const assemble = dockerfile.find((i) => i.op === 'RUN' && i.stage === 0 && i.args.includes('rootfs.sh /debs'))?.args ?? '';
+  assert.match(assemble, /apt-get download \$\(bash \/app\/scripts\/image\/rootfs\.sh --packages\)/, 'the .deb files of the packages rootfs.sh names');
+  assert.match(assemble, /bash \/app\/scripts\/image\/rootfs\.sh \/debs "\$\(command -v node\)" \/rootfs \/app\/dist \/runtime$/);
+  const image = readFileSync(path.join(REPO_ROOT, 'scripts', 'image.sh'), 'utf8');
+  assert.match(image, /bash "\$root\/scripts\/image\/rootfs\.sh" --packages/);
+  assert.match(image, /bash "\$root\/scripts\/image\/rootfs\.sh" "[^"]+\/archives" "\$1\/pkg\/bin\/node" "\$1\/rootfs" "\$1\/app"$/m);
+  const final = dockerfile.filter((i) => i.stage === finalStage);
+  assert.deepEqual(final[1], { op: 'COPY', args: '--from=build /rootfs/ /', stage: finalStage }, 'the first layer on scratch: rootfs.sh\'s tree');
+  assert.deepEqual(final.filter((i) => i.op === 'RUN'), [], 'nothing runs in the final stage: it has no shell');
 });
 
 test('every COPY source exists and is in the build context', () => {
@@ -138,8 +154,9 @@ test('the entry points of the image and of the chart exist and run on what the i
     assert.deepEqual(c.slice(1, -1), NODE_FLAGS[component]);
   }
   assert.deepEqual(nodeCommands.map((c) => c.at(-1)).sort(), [command('allocator').at(-1), command('lbnodeagent').at(-1)].sort());
-  assert.ok(commands.some((c) => c[0] === 'bird'), 'the BIRD DaemonSet runs bird from the same image');
-  assert.ok(dockerfile.some((i) => i.op === 'RUN' && i.stage === finalStage && /apt-get install .*\bbird2\b/.test(i.args)), 'bird2 is installed in the image');
+  assert.ok(commands.some((c) => c[0] === 'bird'), 'the BIRD DaemonSet runs bird');
+  const birdStage = dockerfile.find((i) => i.op === 'FROM' && / AS bird$/.test(i.args))?.stage;
+  assert.ok(dockerfile.some((i) => i.op === 'RUN' && i.stage === birdStage && /apt-get install .*\bbird2\b/.test(i.args)), 'bird2 is installed in the bird stage');
 
   const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
   const seen = new Set<string>();
@@ -156,6 +173,6 @@ test('the entry points of the image and of the chart exist and run on what the i
   }
   for (const p of EXTERNAL) assert.ok(p in pkg.dependencies, `${p} is left outside the bundles and must be a production dependency`);
   assert.ok(seen.has('native/build.ts') && inBuild('native/kernel.c'), 'the addon source reaches the build stage');
-  assert.ok(['scripts/bundle.ts', 'scripts/runtime-modules.ts'].every(inBuild), 'the bundling scripts reach the build stage');
+  assert.ok(['scripts/bundle.ts', 'scripts/runtime-modules.ts', 'scripts/image/rootfs.sh'].every(inBuild), 'the bundling and root file system scripts reach the build stage');
   assert.ok(seen.size > 20, `only ${seen.size} files reached from the entry points`);
 });
