@@ -2,7 +2,7 @@
 # The purelb-ts image (the final stage, what `docker build` builds by default) holds both
 # components and nothing else; the chart picks the entry point:
 #   allocator:   node --optimize-for-size --max-semi-space-size=4 --heap-growing-percent=20 dist/allocator.mjs
-#   lbnodeagent: node --max-semi-space-size=4 --heap-growing-percent=20 dist/lbnodeagent.mjs
+#   lbnodeagent: node --lite-mode --max-semi-space-size=4 --heap-growing-percent=20 --v8-pool-size=1 dist/lbnodeagent.mjs
 # Each is one tree-shaken bundle (scripts/bundle.ts, with the native addon beside it),
 # built in the build stage; node_modules holds only the files the bundles load at run
 # time (scripts/runtime-modules.ts). Below /app there is only node, the libraries it and

@@ -10,7 +10,8 @@
 //   node scripts/bundle.ts            build if a source is newer than the bundles; print the folder
 //   node scripts/bundle.ts --force    build anyway
 
-import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -51,11 +52,33 @@ function upToDate(): boolean {
   return built >= inputs;
 }
 
+/**
+ * Node's built-in modules reach the bundles through require(), not ES imports: an ES
+ * import of a CommonJS built-in reads every export to build its namespace, which runs
+ * the lazy ones. node:http's (WebSocket, EventSource, …) load undici and the web
+ * streams, node:util's the worker threads, node:crypto's WebCrypto: measured on Node 24,
+ * `import 'node:http'` costs 17 MiB of RSS, require('node:http') 4 MiB. Each `node:X`
+ * is aliased to a one-line CommonJS file that requires X; esbuild's interop then reads
+ * an export only when the code uses it.
+ */
+function builtinShims(dir: string): Record<string, string> {
+  mkdirSync(dir, { recursive: true });
+  const alias: Record<string, string> = {};
+  for (const name of builtinModules.filter((m) => !m.startsWith('_') && !m.startsWith('node:'))) {
+    const file = join(dir, `${name.replaceAll('/', '__')}.cjs`);
+    writeFileSync(file, `module.exports = require(${JSON.stringify(name)});\n`);
+    alias[`node:${name}`] = file;
+  }
+  return alias;
+}
+
 /** Builds the bundles when a source changed since; returns the folder. Concurrent callers each write their own files and rename them into place. */
 export function bundle(opts: { force?: boolean } = {}): string {
   if (!opts.force && upToDate()) return DIST;
   mkdirSync(DIST, { recursive: true });
   const tmp = `.${process.pid}.tmp`;
+  const shims = join(DIST, `.builtins${tmp}`);
+  const alias = builtinShims(shims);
   for (const b of Object.values(BUNDLES)) {
     esbuild.buildSync({
       entryPoints: [join(root, b.entry)],
@@ -65,6 +88,7 @@ export function bundle(opts: { force?: boolean } = {}): string {
       format: 'esm',
       target: 'node24',
       external: EXTERNAL,
+      alias: b.minify ? alias : {},
       // CommonJS dependencies inside an ES module call require().
       banner: { js: "import { createRequire as __purelbRequire } from 'node:module'; const require = __purelbRequire(import.meta.url);" },
       legalComments: 'none',
@@ -73,6 +97,7 @@ export function bundle(opts: { force?: boolean } = {}): string {
       logLevel: 'warning',
     });
   }
+  rmSync(shims, { recursive: true, force: true });
   copyFileSync(buildAddon(), join(DIST, `kernel.node${tmp}`));
   for (const b of Object.values(BUNDLES)) renameSync(join(DIST, b.out + tmp), join(DIST, b.out));
   renameSync(join(DIST, `kernel.node${tmp}`), join(DIST, 'kernel.node'));

@@ -79,43 +79,36 @@ test('a real release in this process: the file pages go, the process goes on wor
   assert.ok(residentKiB().file < r.before.file, 'what came back is less than what was there');
 });
 
-test('the schedule: a first release after the settling time, later ones only after the file pages grew', async () => {
+test('the schedule: a release once settled, then one every period, until stopped', async () => {
   const log = createLogger('test');
-  let fileNow = 40_000;
-  const calls: string[] = [];
-  const fake = (): Release => {
-    calls.push(`release at ${fileNow}`);
-    const before = { total: fileNow + 30_000, anon: 30_000, file: fileNow };
-    fileNow = 10_000;
-    return { before, after: { total: 40_000, anon: 30_000, file: fileNow }, mappings: 3, ms: 1 };
-  };
-  // residentKiB() reads the real process; the fake keeps the file level in fileNow, so
-  // the growth check sees the real figure against 10,000 KiB: above it by far.
-  const stop = scheduleMemoryRelease(log, { firstAfterMs: 20, checkEveryMs: 20, growthKiB: Number.MAX_SAFE_INTEGER }, fake);
-  await new Promise((r) => setTimeout(r, 150));
+  const at: number[] = [];
+  const t0 = performance.now();
+  const stop = scheduleMemoryRelease(log, { firstAfterMs: 40, everyMs: 25 }, (): Release => {
+    at.push(performance.now() - t0);
+    return { before: { total: 80_000, anon: 30_000, file: 50_000 }, after: { total: 40_000, anon: 30_000, file: 10_000 }, mappings: 3, ms: 1 };
+  });
+  await waitFor(() => at.length >= 4, 2000);
   stop();
-  assert.deepEqual(calls, ['release at 40000'], 'one release: no growth reaches MAX_SAFE_INTEGER KiB');
-
-  const calls2: string[] = [];
-  let n = 0;
-  const grows = (): Release => {
-    calls2.push(`release ${++n}`);
-    return { before: { total: 1, anon: 1, file: 1 }, after: { total: 1, anon: 0, file: 0 }, mappings: 1, ms: 1 };
-  };
-  const stop2 = scheduleMemoryRelease(log, { firstAfterMs: 10, checkEveryMs: 20, growthKiB: 1 }, grows);
-  await new Promise((r) => setTimeout(r, 120));
-  stop2();
-  assert.ok(calls2.length >= 3, `released again while the (real) file pages stay above the last level: ${calls2.length}`);
-  const settled = calls2.length;
-  await new Promise((r) => setTimeout(r, 60));
-  assert.equal(calls2.length, settled, 'stopped');
+  assert.ok(at[0]! >= 39, `the first after the settling time: ${at[0]} ms`);
+  for (let i = 1; i < at.length; i++) assert.ok(at[i]! - at[i - 1]! >= 24, `then every period: ${at.map(Math.round).join(', ')}`);
+  const n = at.length;
+  await new Promise((r) => setTimeout(r, 80));
+  assert.equal(at.length, n, 'stopped');
 });
+
+async function waitFor(done: () => boolean, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > until) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 
 test('a failing release is reported once and not tried again', async () => {
   const lines: string[] = [];
   const log = { debug() {}, info() {}, error() {}, warn: (m: string) => lines.push(m), child() { return log; } };
   let n = 0;
-  const stop = scheduleMemoryRelease(log, { firstAfterMs: 5, checkEveryMs: 5, growthKiB: 0 }, () => {
+  const stop = scheduleMemoryRelease(log, { firstAfterMs: 5, everyMs: 5 }, () => {
     n++;
     throw new Error('EINVAL');
   });

@@ -3,9 +3,9 @@
 // A Node process maps its 120 MB binary and touches about 35 MiB of it while it starts
 // (V8's snapshot, the bootstrap, OpenSSL's set-up, the first list of every cache); an
 // agent with 1,000 VIPs has 55 MiB of it resident. Those pages stay counted in the
-// process's RSS for as long as they stay mapped, although an idle component uses about
-// 10 MiB of them (measured: docs/performance.md). So, once the component has settled
-// and again whenever its resident file pages have grown since, it drops the mapping of
+// process's RSS for as long as they stay mapped, although an idle component uses 10–20
+// MiB of them (measured: docs/performance.md). So, once the component has settled and
+// every few minutes after that, it drops the mapping of
 // the pages of its read-only file mappings (MADV_DONTNEED, native/kernel.c): a page it
 // uses again is mapped again from the page cache on its next touch, a minor fault of
 // about a microsecond; the others stay in the page cache, clean, where the kernel
@@ -89,50 +89,42 @@ const releases = new Counter({
 export interface ReleaseSchedule {
   /** The first release, this long after start(): once the component has settled. */
   firstAfterMs: number;
-  /** How often the resident file pages are looked at afterwards (a read of /proc/self/status). */
-  checkEveryMs: number;
-  /** A release happens again when they have grown by this much since the last one. */
-  growthKiB: number;
-}
-
-/** The schedule, from PURELB_MEMORY_RELEASE_FIRST_MS and PURELB_MEMORY_CHECK_MS (the lab shortens both): 30 s, then a look every minute. */
-export function releaseSchedule(env: NodeJS.ProcessEnv = process.env): ReleaseSchedule {
-  return { firstAfterMs: envNumber('PURELB_MEMORY_RELEASE_FIRST_MS', 30_000, env), checkEveryMs: envNumber('PURELB_MEMORY_CHECK_MS', 60_000, env), growthKiB: 4096 };
+  /** Then one every so often. */
+  everyMs: number;
 }
 
 /**
- * Releases unused memory once `firstAfterMs` after the call, then again whenever the
- * resident file pages have grown by `growthKiB` since the last release (a burst of new
- * work maps code it will not use again). Returns a function that stops it. The timers
- * do not keep the process alive.
+ * The schedule, from PURELB_MEMORY_RELEASE_FIRST_MS and PURELB_MEMORY_RELEASE_EVERY_MS
+ * (the lab shortens both): 30 s after start, then every 5 minutes. A release costs the
+ * pages a component uses coming back, a few thousand minor faults (about 10 ms of CPU
+ * for an agent with 1,000 VIPs), and catches the pages a burst of work (a thousand new
+ * Services, a failover) touched once.
+ */
+export function releaseSchedule(env: NodeJS.ProcessEnv = process.env): ReleaseSchedule {
+  return { firstAfterMs: envNumber('PURELB_MEMORY_RELEASE_FIRST_MS', 30_000, env), everyMs: envNumber('PURELB_MEMORY_RELEASE_EVERY_MS', 300_000, env) };
+}
+
+/**
+ * Releases unused memory `firstAfterMs` after the call and then every `everyMs`; a
+ * release that fails is reported once and not tried again (the component works as
+ * before, only larger). Returns a function that stops it. The timers do not keep the
+ * process alive.
  */
 export function scheduleMemoryRelease(log: Logger, schedule: ReleaseSchedule = releaseSchedule(), release: () => Release = releaseUnusedMemory): () => void {
-  let fileAfterLast = Infinity;
-  let interval: NodeJS.Timeout | undefined;
-  const run = (why: string) => {
+  let timer: NodeJS.Timeout;
+  const run = () => {
     try {
       const r = release();
-      fileAfterLast = r.after.file;
       releases.inc();
-      log.debug('released unused memory', { op: 'memory', why, rssKiB: r.before.total, rssAfterKiB: r.after.total, fileKiB: r.before.file, fileAfterKiB: r.after.file, mappings: r.mappings, ms: Math.round(r.ms * 10) / 10 });
+      log.debug('released unused memory', { op: 'memory', rssKiB: r.before.total, rssAfterKiB: r.after.total, fileKiB: r.before.file, fileAfterKiB: r.after.file, mappings: r.mappings, ms: Math.round(r.ms * 10) / 10 });
     } catch (err) {
-      // Not worth retrying: the process works as before, only larger.
       log.warn('releasing unused memory failed; not tried again', { op: 'memory', err });
-      fileAfterLast = -Infinity;
-      if (interval) clearInterval(interval);
+      return;
     }
+    timer = setTimeout(run, schedule.everyMs);
+    timer.unref();
   };
-  const first = setTimeout(() => {
-    run('settled');
-    if (fileAfterLast === -Infinity) return;
-    interval = setInterval(() => {
-      if (residentKiB().file - fileAfterLast >= schedule.growthKiB) run('grown');
-    }, schedule.checkEveryMs);
-    interval.unref();
-  }, schedule.firstAfterMs);
-  first.unref();
-  return () => {
-    clearTimeout(first);
-    if (interval) clearInterval(interval);
-  };
+  timer = setTimeout(run, schedule.firstAfterMs);
+  timer.unref();
+  return () => clearTimeout(timer);
 }

@@ -17,14 +17,14 @@ export const SG_NS = 'plb-failover';
 export const APP_NS = 'plb-failover-app';
 export const NODES = labNodes(3).map((n) => n.name);
 // The lab's agents run their periodic work sooner than the defaults: the reconcile (10 s),
-// the Lease (10 s, renewed every 2 s), and the look at their memory (src/memory.ts: 30 s,
-// then every 60 s), so that tests and benches see each in seconds.
+// the Lease (10 s, renewed every 2 s), and the release of unused memory (src/memory.ts:
+// 30 s, then every 5 minutes), so that tests and benches see each in seconds.
 export const AGENT_ENV = {
   PURELB_RECONCILE_MS: '2000',
   PURELB_MEMBER_LEASE_MS: '4000',
   PURELB_MEMBER_RENEW_MS: '1000',
   PURELB_MEMORY_RELEASE_FIRST_MS: '5000',
-  PURELB_MEMORY_CHECK_MS: '5000',
+  PURELB_MEMORY_RELEASE_EVERY_MS: '10000',
 };
 
 export interface FailoverLab {

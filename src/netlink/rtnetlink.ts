@@ -173,6 +173,8 @@ class RtnetlinkHostNetwork implements HostNetwork {
   /** The record as last read or written: notifications are judged by it. */
   private entries = new Map<string, RecordedAddress>();
   private recordProblem: string | undefined;
+  /** The last address dump's messages (their bytes) and what each decoded to. */
+  private lastDecoded = new Map<string, AddressRecord | null>();
   private readonly timeoutMs: number;
   private readonly notificationBufferBytes: number;
   private readonly window: Window;
@@ -505,15 +507,29 @@ class RtnetlinkHostNetwork implements HostNetwork {
   }
 
   /** The kernel's addresses, of one family or both. */
+  /**
+   * The kernel's addresses. A message the previous dump already had, byte for byte, is
+   * not decoded again: an agent's periodic pass reads every address, a thousand VIPs and
+   * more, and finds them as they were (permanent addresses carry constant time stamps;
+   * one with a running lifetime differs each time and is decoded).
+   */
   private async kernelAddresses(family?: Family): Promise<AddressRecord[]> {
     const request = Buffer.alloc(8);
     request.writeUInt8(family === undefined ? 0 : family === 'IPv4' ? AF_INET : AF_INET6, 0);
     const out: AddressRecord[] = [];
+    const decoded = new Map<string, AddressRecord | null>();
     for (const m of await this.dump(RTM_GETADDR, request, 'list addresses')) {
       if (m.type !== RTM_NEWADDR) continue;
-      const record = decodeAddress(m.data);
-      if (record !== undefined && record.ip !== PROBE_IP) out.push(record);
+      const bytes = m.data.toString('latin1');
+      let record = this.lastDecoded.get(bytes);
+      if (record === undefined) {
+        const fresh = decodeAddress(m.data);
+        record = fresh === undefined ? null : Object.freeze(fresh);
+      }
+      decoded.set(bytes, record);
+      if (record !== null && record.ip !== PROBE_IP) out.push(record);
     }
+    this.lastDecoded = decoded;
     return out;
   }
 
