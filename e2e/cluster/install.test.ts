@@ -105,9 +105,9 @@ test("the chart's RBAC, with the pods' own ServiceAccount tokens: enough and no 
   for (const component of ['allocator', 'lbnodeagent']) {
     const pod = (await pods(PURELB_NS, `app.kubernetes.io/component=${component}`))[0];
     assert.ok(pod?.containerIds[0], `a running ${component} pod`);
-    // The token kubelet projected into the container, read through its root (the image's /var/run is /run).
+    // The token kubelet projected into the container, read through its root, where the components read it.
     const pid = containerPid(pod.node, pod.containerIds[0]);
-    const token = readFileSync(`/proc/${pid}/root/run/secrets/kubernetes.io/serviceaccount/token`, 'utf8').trim();
+    const token = readFileSync(`/proc/${pid}/root/var/run/secrets/kubernetes.io/serviceaccount/token`, 'utf8').trim();
     const file = path.join(dir, `${component}-pod.kubeconfig`);
     writeFileSync(file, kubeconfigYAML(`${component}-pod`, token), { mode: 0o600 });
     tokenFile[component] = file;

@@ -31,7 +31,8 @@ export interface FailoverLab {
   vips: string[];
   agents: Map<string, Component>;
   allocator: Component;
-  restartAgent(node: string): Component;
+  /** `default` timings: the agent runs with the components' own periods, not AGENT_ENV's. */
+  restartAgent(node: string, timings?: 'lab' | 'default'): Component;
   close(): Promise<void>;
 }
 
@@ -94,8 +95,9 @@ export async function setUpFailoverLab(vipCount = 6, opts: FailoverLabOptions = 
   const allocatorPort = freePort();
   const allocator = startAllocator({ id: 'failover', namespace: SG_NS, metricsPort: allocatorPort });
   const agents = new Map<string, Component>();
-  const restartAgent = (node: string): Component => {
-    const a = startAgent({ node, namespace: SG_NS, env });
+  const restartAgent = (node: string, timings: 'lab' | 'default' = 'lab'): Component => {
+    const chosen = timings === 'lab' ? env : Object.fromEntries(Object.entries(env).filter(([k]) => !Object.hasOwn(AGENT_ENV, k)));
+    const a = startAgent({ node, namespace: SG_NS, env: chosen });
     agents.set(node, a);
     return a;
   };
