@@ -10,7 +10,7 @@
 //   node scripts/bundle.ts            build if a source is newer than the bundles; print the folder
 //   node scripts/bundle.ts --force    build anyway
 
-import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,8 +65,14 @@ function builtinShims(dir: string): Record<string, string> {
   mkdirSync(dir, { recursive: true });
   const alias: Record<string, string> = {};
   for (const name of builtinModules.filter((m) => !m.startsWith('_') && !m.startsWith('node:'))) {
+    // A fixed path, since esbuild writes it into the bundle; concurrent builds each
+    // rename an identical file into place.
     const file = join(dir, `${name.replaceAll('/', '__')}.cjs`);
-    writeFileSync(file, `module.exports = require(${JSON.stringify(name)});\n`);
+    const text = `module.exports = require(${JSON.stringify(name)});\n`;
+    if (!existsSync(file) || readFileSync(file, 'utf8') !== text) {
+      writeFileSync(`${file}.${process.pid}.tmp`, text);
+      renameSync(`${file}.${process.pid}.tmp`, file);
+    }
     alias[`node:${name}`] = file;
   }
   return alias;
@@ -77,11 +83,12 @@ export function bundle(opts: { force?: boolean } = {}): string {
   if (!opts.force && upToDate()) return DIST;
   mkdirSync(DIST, { recursive: true });
   const tmp = `.${process.pid}.tmp`;
-  const shims = join(DIST, `.builtins${tmp}`);
-  const alias = builtinShims(shims);
+  const alias = builtinShims(join(DIST, '.builtins'));
   for (const b of Object.values(BUNDLES)) {
     esbuild.buildSync({
       entryPoints: [join(root, b.entry)],
+      // Paths in the bundle are relative to the checkout, wherever it is built from.
+      absWorkingDir: root,
       outfile: join(DIST, b.out + tmp),
       bundle: true,
       platform: 'node',
@@ -97,7 +104,6 @@ export function bundle(opts: { force?: boolean } = {}): string {
       logLevel: 'warning',
     });
   }
-  rmSync(shims, { recursive: true, force: true });
   copyFileSync(buildAddon(), join(DIST, `kernel.node${tmp}`));
   for (const b of Object.values(BUNDLES)) renameSync(join(DIST, b.out + tmp), join(DIST, b.out));
   renameSync(join(DIST, `kernel.node${tmp}`), join(DIST, 'kernel.node'));
