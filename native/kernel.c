@@ -1,5 +1,5 @@
-// The agent's two kernel interfaces that Node.js and the npm `netlink` binding cannot
-// provide, as one small N-API addon (built by native/build.ts):
+// The kernel interfaces that Node.js and the npm `netlink` binding cannot provide to the
+// components, as one small N-API addon (built by native/build.ts):
 //
 // 1. sendFrames: raw Ethernet frames out of an interface through an AF_PACKET socket,
 //    for gratuitous ARP and unsolicited Neighbor Advertisements, which must leave with

@@ -53,7 +53,7 @@ function upToDate(): boolean {
 }
 
 /**
- * Node's built-in modules reach the bundles through require(), not ES imports: an ES
+ * Node's built-in modules reach the components' bundles through require(), not ES imports: an ES
  * import of a CommonJS built-in reads every export to build its namespace, which runs
  * the lazy ones. node:http's (WebSocket, EventSource, …) load undici and the web
  * streams, node:util's the worker threads, node:crypto's WebCrypto: measured on Node 24,

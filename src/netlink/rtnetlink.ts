@@ -506,9 +506,8 @@ class RtnetlinkHostNetwork implements HostNetwork {
     return errno === 0 ? false : undefined;
   }
 
-  /** The kernel's addresses, of one family or both. */
   /**
-   * The kernel's addresses. A message the previous dump already had, byte for byte, is
+   * The kernel's addresses, of one family or both. A message the previous dump already had, byte for byte, is
    * not decoded again: an agent's periodic pass reads every address, a thousand VIPs and
    * more, and finds them as they were (permanent addresses carry constant time stamps;
    * one with a running lifetime differs each time and is decoded).
