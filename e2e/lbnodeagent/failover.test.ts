@@ -13,7 +13,7 @@ import { clientArping, clientConnect, cutLink, failNode, healLink, labMac, nsExe
 import { labNodes } from '../lab/plan.ts';
 import type { LabNode } from '../lab/plan.ts';
 import { kubectl, waitUntil } from '../lab/testkit.ts';
-import { NODES, SG_NS, failoverTrial, holdersOf, setUpFailoverLab, waitSettled } from './failover-kit.ts';
+import { AGENT_ENV, NODES, SG_NS, failoverTrial, holdersOf, setUpFailoverLab, waitSettled } from './failover-kit.ts';
 import type { FailoverLab } from './failover-kit.ts';
 
 let lab: FailoverLab;
@@ -21,6 +21,7 @@ const runnerUp = (vip: string, without: string) => winner(NODES.filter((n) => n 
 const macOf = (node: string) => labMac('node', labNodes(3).find((n) => n.name === node)?.index ?? 0);
 /** Detection window (3 × 100 ms) plus a reconcile, with room for a loaded machine. */
 const SETTLE_MS = 2000;
+const MEMBER_LEASE_MS = Number(AGENT_ENV.PURELB_MEMBER_LEASE_MS);
 
 before(async () => {
   lab = await setUpFailoverLab(6);
@@ -64,6 +65,7 @@ test('one-way loss, the holder hears nobody: it stops being a candidate, the cli
   const vip = lab.vips[5] as string;
   const holder = await waitSettled(vip);
   const next = runnerUp(vip, holder);
+  const cutAt = Date.now();
   await cutLink(holder, 'to-node');
   try {
     await waitUntil(`${next} takes ${vip}`, SETTLE_MS * 2, async () => (await holdersOf(vip)).includes(next), 50);
@@ -73,9 +75,24 @@ test('one-way loss, the holder hears nobody: it stops being a candidate, the cli
     const arp = await clientArping(vip, { count: 3, timeoutMs: 3000 });
     assert.deepEqual(arp.macs, [macOf(next)]);
     assert.equal(await clientConnect(vip), next);
+    // Longer than the member Lease (4 s): the holder's watch of the Leases has been
+    // silent that long too when the link heals.
+    await new Promise((r) => setTimeout(r, Math.max(0, cutAt + MEMBER_LEASE_MS + 1000 - Date.now())));
   } finally {
     await healLink(holder);
   }
+  // Back on the LAN, it hears its peers again over the next interval and its Lease watch
+  // resumes later still (TCP's backoff): through all of it, it takes nothing of theirs.
+  const theirs = lab.vips.filter((v) => winner(NODES, v) !== holder);
+  const until = Date.now() + 6000;
+  for (let round = 0; round < 200 && Date.now() < until; round++) {
+    const taken = [];
+    for (const v of theirs) if ((await holdersOf(v, [holder])).length > 0) taken.push(v);
+    assert.deepEqual(taken, [], `${holder} holds its peers' VIPs ${Date.now() - until + 6000} ms after the heal`);
+  }
+  // It kept the address all along, but the client learnt the runner-up's MAC meanwhile:
+  // back in its peers' elections, the holder announces it again.
+  await waitUntil(`client reaches ${vip} on ${holder} again`, SETTLE_MS, async () => (await clientConnect(vip, 80, 500).catch(() => '')) === holder, 100);
   await waitSettled(vip);
 });
 

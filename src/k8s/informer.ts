@@ -123,6 +123,15 @@ export class Informer<T extends KubernetesObject> {
     return this.firstSync.promise;
   }
 
+  /**
+   * Ends the current watch; the loop resumes from the last version it saw on a new
+   * request. For a stream that is open but no longer delivers (a connection whose
+   * packets were dropped for a while can take TCP minutes to resume).
+   */
+  restartWatch(): void {
+    this.abort?.abort();
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     this.abort?.abort();

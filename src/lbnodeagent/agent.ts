@@ -75,6 +75,8 @@ export class Agent {
   private decided: Decision | undefined;
   /** When the membership last changed and no reconcile has acted on it yet. */
   private membershipChangedAt: number | undefined;
+  /** The members and deaf peers last logged. */
+  private electorate = '';
   private localSet = '';
   private running: Promise<void> | undefined;
   private again = false;
@@ -217,6 +219,14 @@ export class Agent {
 
   private snapshot(): Snapshot {
     const link = this.local.link;
+    const members = this.opts.membership.members();
+    const deafPeers = this.opts.membership.deafPeers?.() ?? new Set<string>();
+    // Who the elections count is what decides every local address: a change is logged.
+    const electorate = `${members.map((m) => m.node).join(',')}|${[...deafPeers].sort().join(',')}`;
+    if (electorate !== this.electorate) {
+      this.electorate = electorate;
+      this.log.info('members', { op: 'membership', node: this.opts.node, members: members.map((m) => m.node), deafPeers: [...deafPeers].sort() });
+    }
     return buildSnapshot({
       self: {
         node: this.opts.node,
@@ -227,8 +237,8 @@ export class Agent {
       services: this.inputs.services.list(),
       slices: this.inputs.slices.list(),
       groups: this.inputs.groups.list(),
-      members: this.opts.membership.members(),
-      deafPeers: this.opts.membership.deafPeers?.() ?? new Set(),
+      members,
+      deafPeers,
     });
   }
 

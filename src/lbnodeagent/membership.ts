@@ -5,7 +5,12 @@
 //
 // When our own renewals fail too, the API server is what is broken, not the peers:
 // the member set is frozen at its last known value instead of expiring everybody, so
-// that announcements do not all stop while the API server is away.
+// that announcements do not all stop while the API server is away. The same holds when
+// our renewals succeed but our watch does not show them: the peers' renewals are not
+// reaching us either (after a link that dropped our inbound packets heals, a new
+// request gets through at once while the watch's connection waits out TCP's backoff).
+// The view stays frozen until a recent renewal of ours comes back through the watch,
+// and a watch that shows none for as long as a renewal may fail is restarted.
 
 import type { Connection } from '../k8s/connection.ts';
 import { Api, PATHS, microTime } from '../k8s/api.ts';
@@ -63,6 +68,7 @@ export class LeaseMembership implements LeaseSource {
   heartbeatEndpoint = '';
   private eligible = true;
   private lastRenewOk = 0;
+  private lastWatchRestart = 0;
   private renewing = false;
   private live: Member[] = [];
   private fingerprint = '';
@@ -162,16 +168,32 @@ export class LeaseMembership implements LeaseSource {
     const now = Date.now();
     // Our own renewals notice a broken API server before peers' Leases could expire.
     const healthWindow = Math.min(this.opts.leaseDurationMs, 2.5 * this.opts.renewIntervalMs);
-    const apiHealthy = !this.eligible || now - this.lastRenewOk < healthWindow;
-    const live: Member[] = [];
+    const leases = this.leases.list();
     const present = new Set<string>();
-    for (const lease of this.leases.list()) {
+    for (const lease of leases) {
       const node = lease.spec?.holderIdentity;
       if (!node) continue;
       present.add(node);
       const renew = lease.spec?.renewTime ? new Date(lease.spec.renewTime).toISOString() : '';
       const prior = this.seen.get(node);
       if (!prior || prior.renew !== renew) this.seen.set(node, { renew, at: now });
+    }
+    for (const node of [...this.seen.keys()]) if (!present.has(node)) this.seen.delete(node);
+    const renewing = now - this.lastRenewOk < healthWindow;
+    // Our renewTime is from our clock; the watch delivers in order, so once it shows a
+    // recent renewal of ours it has shown the peers' renewals up to then as well.
+    const ownRenew = this.seen.get(this.opts.node)?.renew;
+    const echoed = !this.leases.hasSynced() || (ownRenew !== undefined && ownRenew !== '' && now - Date.parse(ownRenew) < healthWindow);
+    const apiHealthy = !this.eligible || (renewing && echoed);
+    if (this.eligible && renewing && !echoed && now - this.lastWatchRestart >= healthWindow) {
+      this.lastWatchRestart = now;
+      this.opts.log.warn('lease watch shows none of our renewals: member view frozen, watch restarted', { op: 'membership', node: this.opts.node });
+      this.leases.restartWatch();
+    }
+    const live: Member[] = [];
+    for (const lease of leases) {
+      const node = lease.spec?.holderIdentity;
+      if (!node) continue;
       const at = this.seen.get(node)?.at ?? now;
       const durationMs = (lease.spec?.leaseDurationSeconds ?? 10) * 1000;
       const subnets = (lease.metadata?.annotations?.[SUBNETS_ANNOTATION] ?? '').split(',').filter((s) => s !== '');
@@ -179,7 +201,6 @@ export class LeaseMembership implements LeaseSource {
       const heartbeat = lease.metadata?.annotations?.[HEARTBEAT_ANNOTATION];
       if (alive) live.push({ node, subnets, ...(heartbeat ? { heartbeat } : {}) });
     }
-    for (const node of [...this.seen.keys()]) if (!present.has(node)) this.seen.delete(node);
     if (this.eligible && !present.has(this.opts.node)) live.push({ node: this.opts.node, subnets: [...this.subnets] });
     if (!apiHealthy && this.fingerprint !== '') return;
     live.sort((a, b) => a.node.localeCompare(b.node));

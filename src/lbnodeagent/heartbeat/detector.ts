@@ -179,6 +179,8 @@ export class HeartbeatDetector {
   private started = false;
   private cancels: Array<() => void> = [];
   private quorateNow = true;
+  /** When we last became quorate again after hearing too few peers (0: never lost it). */
+  private regainedAt = 0;
   /** How many peers listeners were last told about. */
   private toldPeers = 0;
   readonly counters: DetectorCounters = { sent: 0, received: 0, forged: 0, replayed: 0, malformed: 0, unknownSender: 0 };
@@ -354,12 +356,22 @@ export class HeartbeatDetector {
     const now = this.clock.now();
     let heard = 0;
     for (const p of this.peers.values()) if (this.hears(p, now)) heard++;
-    this.quorateNow = this.peers.size < 2 || heard * 2 >= this.peers.size;
-    let changed = false;
+    const quorate = this.peers.size < 2 || heard * 2 >= this.peers.size;
+    // Our own quorum is news to listeners as well: while we were cut off, peers took
+    // over our addresses and announced them, so the ones we kept are announced again.
+    let changed = quorate !== this.quorateNow;
+    if (changed) this.opts.log.info(quorate ? 'heartbeat quorum regained' : 'heartbeat quorum lost: peers kept as last heard', { op: 'heartbeat', node: this.opts.node, heard, peers: this.peers.size });
+    if (quorate && !this.quorateNow) this.regainedAt = now;
+    this.quorateNow = quorate;
+    // Back from being cut off (a healed link, or this process paused): the peers' first
+    // datagrams arrive over one interval, and a quorum is reached before all of them
+    // are in. Until a whole detection window has passed, silence is not death.
+    const settling = this.regainedAt > 0 && now - this.regainedAt < this.opts.intervalMs * this.opts.missCount;
     for (const p of this.peers.values()) {
       // Not quorate: we are probably the one cut off; keep the last view instead of
       // declaring everybody dead. A goodbye is believed in any case.
-      if (this.quorateNow || p.leftIncarnation !== undefined) p.alive = this.hears(p, now);
+      const heardNow = this.hears(p, now);
+      if (p.leftIncarnation !== undefined || (this.quorateNow && (heardNow || !settling))) p.alive = heardNow;
       const v = view(p);
       if (v !== p.told) {
         p.told = v;

@@ -126,6 +126,34 @@ test('a node that hears none of its subnet is not quorate: it keeps its view and
   assert.deepEqual(cluster.holders(vip), [deaf], 'after the heal the winner holds it again, alone');
 });
 
+test('a node back from being cut off claims nothing of its peers while their first datagrams arrive', async () => {
+  const vips = Array.from({ length: 60 }, (_, i) => vipIn(1, 100 + i));
+  for (const seed of [1, 2, 3, 4, 5]) {
+    const cluster = new SimulatedCluster(twoSubnets(), { seed });
+    await cluster.start();
+    cluster.clock.advance(500);
+    const node = cluster.agents[4] as SimulatedAgent;
+    const own = new Set(vips.filter((v) => cluster.holders(v, [node]).length === 1));
+    assert.ok(own.size > 0 && own.size < vips.length, 'the node wins some of the VIPs, not all');
+    cluster.network.cut(node.node.address, 'in');
+    cluster.clock.advance(1000);
+    assert.equal(node.detector.quorate(), false);
+    let told = 0;
+    node.membership.onChange(() => told++);
+    cluster.network.heal(node.node.address);
+    // Its peers' datagrams come in over the next interval, in a seed-given order: at the
+    // second of three it is quorate while the third is still silent.
+    for (let t = 0; t < 600; t += 2) {
+      cluster.clock.advance(2);
+      const taken = vips.filter((v) => !own.has(v) && cluster.holders(v, [node]).length === 1);
+      assert.deepEqual(taken, [], `seed ${seed}, ${t + 2} ms after the heal: ${node.node.name} claims its peers' VIPs`);
+    }
+    assert.equal(node.detector.quorate(), true);
+    assert.ok(told > 0, 'the regained quorum is told to the agent, which announces what it kept again');
+    for (const v of vips) assert.equal(cluster.holders(v).length, 1, `${v} after the heal`);
+  }
+});
+
 test('a node nobody hears yields its VIP to the runner-up, which takes it: one holder', async () => {
   const vip = vipIn(0, 40);
   const { cluster, holder: mute } = await settled(twoSubnets(), vip);
