@@ -49,6 +49,10 @@ class OnlyReal implements LeaseSource {
     return this.inner.members().filter((m) => m.node === this.node || !m.node.startsWith(PREFIX));
   }
 
+  lapsed(): Member[] {
+    return this.inner.lapsed().filter((m) => !m.node.startsWith(PREFIX));
+  }
+
   onChange(listener: () => void): void {
     this.inner.onChange(listener);
   }

@@ -50,6 +50,8 @@ export function leaseName(node: string): string {
 
 /** What FastMembership needs of the Lease membership (LeaseMembership in the agent). */
 export interface LeaseSource extends MembershipSource {
+  /** Members whose Lease is still there but has expired (ourselves never). */
+  lapsed(): Member[];
   /** Our heartbeat endpoint, published on our Lease. */
   heartbeatEndpoint: string;
   start(subnets: readonly string[], eligible: boolean): Promise<void>;
@@ -71,6 +73,7 @@ export class LeaseMembership implements LeaseSource {
   private lastWatchRestart = 0;
   private renewing = false;
   private live: Member[] = [];
+  private lapsedMembers: Member[] = [];
   private fingerprint = '';
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
@@ -94,6 +97,10 @@ export class LeaseMembership implements LeaseSource {
 
   members(): Member[] {
     return this.live;
+  }
+
+  lapsed(): Member[] {
+    return this.lapsedMembers;
   }
 
   /** Publishes this node's Lease with its subnets (or withdraws it when not eligible). */
@@ -191,6 +198,7 @@ export class LeaseMembership implements LeaseSource {
       this.leases.restartWatch();
     }
     const live: Member[] = [];
+    const lapsed: Member[] = [];
     for (const lease of leases) {
       const node = lease.spec?.holderIdentity;
       if (!node) continue;
@@ -199,15 +207,19 @@ export class LeaseMembership implements LeaseSource {
       const subnets = (lease.metadata?.annotations?.[SUBNETS_ANNOTATION] ?? '').split(',').filter((s) => s !== '');
       const alive = node === this.opts.node ? this.eligible : !apiHealthy || at + durationMs > now;
       const heartbeat = lease.metadata?.annotations?.[HEARTBEAT_ANNOTATION];
-      if (alive) live.push({ node, subnets, ...(heartbeat ? { heartbeat } : {}) });
+      const member = { node, subnets, ...(heartbeat ? { heartbeat } : {}) };
+      if (alive) live.push(member);
+      else if (node !== this.opts.node) lapsed.push(member);
     }
     if (this.eligible && !present.has(this.opts.node)) live.push({ node: this.opts.node, subnets: [...this.subnets] });
     if (!apiHealthy && this.fingerprint !== '') return;
     live.sort((a, b) => a.node.localeCompare(b.node));
-    const fingerprint = JSON.stringify(live);
+    lapsed.sort((a, b) => a.node.localeCompare(b.node));
+    const fingerprint = JSON.stringify([live, lapsed]);
     if (fingerprint === this.fingerprint) return;
     this.fingerprint = fingerprint;
     this.live = live;
+    this.lapsedMembers = lapsed;
     for (const l of this.listeners) l();
   }
 }
@@ -241,7 +253,13 @@ export function heartbeatPeers(node: string, members: readonly Member[]): Peer[]
 /**
  * The Lease membership sharpened by the heartbeat detector: a member counts when its
  * Lease is live and, if it is one of our heartbeat peers, the detector hears it and it
- * is quorate. The Lease stays the authority on who exists and on their subnets.
+ * is quorate. The Lease stays the authority on who exists (a deleted Lease is a member
+ * gone) and on their subnets; for our heartbeat peers the datagrams are the better
+ * evidence of life, so a peer whose Lease has expired but which we still hear (its
+ * renewals are what fails: the API server slow or unreachable for it, or our watch
+ * behind) stays a member and a peer until it falls silent. This also keeps a node that
+ * is cut off from its peers, and not quorate, from shrinking its peer set as their
+ * Leases expire in its view: its quorum would come back with nobody left to count.
  */
 export class FastMembership implements MembershipSource {
   private readonly leases: LeaseSource;
@@ -254,14 +272,29 @@ export class FastMembership implements MembershipSource {
     this.node = node;
     leases.heartbeatEndpoint = detector.endpoint;
     leases.onChange(() => this.detector.setPeers(this.peers()));
+    // A lapsed peer that falls silent leaves the peer set (and the quorum's count).
+    detector.onChange(() => {
+      const peers = this.peers();
+      const watched = this.detector.peerNodes();
+      if (peers.length !== watched.length || peers.some((p) => !watched.includes(p.node))) this.detector.setPeers(peers);
+    });
+  }
+
+  /** Members by Lease, and the lapsed ones that are heartbeat peers we still hear. */
+  private candidates(): Member[] {
+    const lapsed = this.leases.lapsed();
+    if (lapsed.length === 0) return this.leases.members();
+    const watched = new Set(this.detector.peerNodes());
+    const heard = lapsed.filter((m) => m.heartbeat !== undefined && watched.has(m.node) && this.detector.usable(m.node));
+    return heard.length === 0 ? this.leases.members() : [...this.leases.members(), ...heard].sort((a, b) => a.node.localeCompare(b.node));
   }
 
   private peers(): Peer[] {
-    return heartbeatPeers(this.node, this.leases.members());
+    return heartbeatPeers(this.node, this.candidates());
   }
 
   members(): Member[] {
-    return this.leases.members().filter((m) => m.node === this.node || m.heartbeat === undefined || this.detector.usable(m.node));
+    return this.candidates().filter((m) => m.node === this.node || m.heartbeat === undefined || this.detector.usable(m.node));
   }
 
   deafPeers(): Set<string> {

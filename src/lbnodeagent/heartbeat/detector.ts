@@ -11,6 +11,9 @@
 // and peers exclude it from elections, since traffic may not reach it. A node that a
 // quorate peer cannot hear yields the addresses that this peer will take over. Both
 // judgements are over the same peer set: the candidates for the addresses at stake.
+// Silence is death only when it is one peer's alone (others were heard well after it
+// went quiet; when we are the one cut off, all go quiet at once), and not in the first
+// detection window after our quorum comes back (their first datagrams are still coming).
 
 import { createSocket } from 'node:dgram';
 import type { Socket } from 'node:dgram';
@@ -352,26 +355,55 @@ export class HeartbeatDetector {
     return now - p.lastHeard <= this.opts.intervalMs * this.opts.missCount;
   }
 
+  /**
+   * Whether a silent peer fell silent alone: enough of the others were heard well after
+   * its last datagram (more than 1.5 intervals later). When we are the one cut off,
+   * every peer falls silent at once, but we notice them one evaluation after another;
+   * without this rule the first ones would be declared dead while the rest still made a
+   * quorum, and we would claim their addresses until the quorum went too.
+   */
+  private diedAlone(p: PeerState, heardAt: readonly number[]): boolean {
+    const others = this.peers.size - 1;
+    if (others < 1) return true;
+    const after = p.lastHeard + 1.5 * this.opts.intervalMs;
+    let lo = 0;
+    let hi = heardAt.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((heardAt[mid] as number) > after) hi = mid;
+      else lo = mid + 1;
+    }
+    return (heardAt.length - lo) * 2 >= others;
+  }
+
   private evaluate(): void {
     const now = this.clock.now();
     let heard = 0;
     for (const p of this.peers.values()) if (this.hears(p, now)) heard++;
+    /** When each peer was last heard, sorted: built once a pass, when a live peer has fallen silent. */
+    let heardAt: number[] | undefined;
     const quorate = this.peers.size < 2 || heard * 2 >= this.peers.size;
     // Our own quorum is news to listeners as well: while we were cut off, peers took
     // over our addresses and announced them, so the ones we kept are announced again.
     let changed = quorate !== this.quorateNow;
     if (changed) this.opts.log.info(quorate ? 'heartbeat quorum regained' : 'heartbeat quorum lost: peers kept as last heard', { op: 'heartbeat', node: this.opts.node, heard, peers: this.peers.size });
     if (quorate && !this.quorateNow) this.regainedAt = now;
+    const window = this.opts.intervalMs * this.opts.missCount;
     this.quorateNow = quorate;
     // Back from being cut off (a healed link, or this process paused): the peers' first
     // datagrams arrive over one interval, and a quorum is reached before all of them
     // are in. Until a whole detection window has passed, silence is not death.
-    const settling = this.regainedAt > 0 && now - this.regainedAt < this.opts.intervalMs * this.opts.missCount;
+    const settling = this.regainedAt > 0 && now - this.regainedAt < window;
     for (const p of this.peers.values()) {
       // Not quorate: we are probably the one cut off; keep the last view instead of
       // declaring everybody dead. A goodbye is believed in any case.
       const heardNow = this.hears(p, now);
-      if (p.leftIncarnation !== undefined || (this.quorateNow && (heardNow || !settling))) p.alive = heardNow;
+      if (p.leftIncarnation !== undefined) p.alive = false;
+      else if (heardNow) p.alive = this.quorateNow || p.alive;
+      else if (p.alive && this.quorateNow && !settling) {
+        heardAt ??= [...this.peers.values()].map((q) => q.lastHeard).sort((a, b) => a - b);
+        p.alive = !this.diedAlone(p, heardAt);
+      }
       const v = view(p);
       if (v !== p.told) {
         p.told = v;

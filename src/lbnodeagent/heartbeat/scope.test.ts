@@ -154,6 +154,66 @@ test('a node back from being cut off claims nothing of its peers while their fir
   }
 });
 
+test('a peer whose Lease expires while it is heard stays a member: its VIP does not move', async () => {
+  const vip = vipIn(0, 70);
+  const { cluster, holder } = await settled(twoSubnets(), vip);
+  // Its renewals stop reaching the API server; its heartbeats go on.
+  for (const a of cluster.agents) if (a.node.name !== holder) a.leases.lapse([holder]);
+  cluster.clock.advance(1000);
+  assert.deepEqual(cluster.holders(vip), [holder]);
+  for (const a of cluster.agents.filter((x) => x.node.subnets[0] === cluster.agent(holder).node.subnets[0] && x.node.name !== holder)) {
+    assert.ok(a.membership.members().some((m) => m.node === holder), `${a.node.name} dropped a peer it hears`);
+    assert.ok(a.detector.peerNodes().includes(holder));
+  }
+});
+
+test('a lapsed peer that falls silent leaves the peer set: its VIP moves to one node and the quorum holds', async () => {
+  const vip = vipIn(0, 80);
+  const { cluster, holder } = await settled(twoSubnets(), vip);
+  const others = cluster.agents.filter((a) => a.node.name !== holder);
+  for (const a of others) a.leases.lapse([holder]);
+  cluster.lose(holder);
+  cluster.clock.advance(DETECTION_MS + 100);
+  assert.equal(cluster.holders(vip, others).length, 1);
+  for (const a of others) {
+    assert.ok(!a.detector.peerNodes().includes(holder), `${a.node.name} still counts the lapsed, silent ${holder}`);
+    assert.equal(a.detector.quorate(), true);
+  }
+});
+
+test('a node cut off from its peers claims nothing of theirs when their Leases expire in its view, nor after the heal', async () => {
+  const vips = Array.from({ length: 60 }, (_, i) => vipIn(1, 150 + i));
+  const cluster = new SimulatedCluster(twoSubnets());
+  await cluster.start();
+  cluster.clock.advance(500);
+  const node = cluster.agents[5] as SimulatedAgent;
+  const own = new Set(vips.filter((v) => cluster.holders(v, [node]).length === 1));
+  const peers = node.detector.peerNodes();
+  const claimed = () => vips.filter((v) => !own.has(v) && cluster.holders(v, [node]).length === 1);
+  cluster.network.cut(node.node.address, 'in');
+  // Its peers fall silent to it one evaluation after another: the first are silent
+  // while it still hears enough of them for a quorum.
+  for (let t = 0; t < 1000; t += 10) {
+    cluster.clock.advance(10);
+    assert.deepEqual(claimed(), [], `${t + 10} ms after the cut`);
+  }
+  assert.equal(node.detector.quorate(), false);
+  // Its watch of the Leases is cut as well: to it, every peer's Lease expires.
+  node.leases.lapse(peers);
+  for (let t = 0; t < 1000; t += 50) {
+    cluster.clock.advance(50);
+    assert.deepEqual(claimed(), [], `${t + 50} ms after its peers' Leases expired in its view`);
+  }
+  assert.deepEqual(node.detector.peerNodes().sort(), [...peers].sort(), 'the peer set it counts its quorum over is kept');
+  cluster.network.heal(node.node.address);
+  for (let t = 0; t < 600; t += 10) {
+    cluster.clock.advance(10);
+    assert.deepEqual(claimed(), [], `${t + 10} ms after the heal`);
+  }
+  assert.equal(node.detector.quorate(), true);
+  for (const v of vips) assert.equal(cluster.holders(v).length, 1, `${v} after the heal`);
+});
+
 test('a node nobody hears yields its VIP to the runner-up, which takes it: one holder', async () => {
   const vip = vipIn(0, 40);
   const { cluster, holder: mute } = await settled(twoSubnets(), vip);

@@ -190,20 +190,37 @@ export interface SimulatedNode {
   subnets: readonly string[];
 }
 
-/** The Leases as every member sees them: fixed for the run, as within a Lease duration. */
-class StaticLeases implements LeaseSource {
+/**
+ * The Leases as one member sees them: fixed for the run, as within a Lease duration,
+ * except those a test lets expire in this member's view (`lapse`).
+ */
+export class StaticLeases implements LeaseSource {
   heartbeatEndpoint = '';
   private readonly list: () => Member[];
+  private readonly expired = new Set<string>();
+  private readonly listeners: Array<() => void> = [];
 
   constructor(list: () => Member[]) {
     this.list = list;
   }
 
   members(): Member[] {
-    return this.list();
+    return this.expired.size === 0 ? this.list() : this.list().filter((m) => !this.expired.has(m.node));
   }
 
-  onChange(): void {}
+  lapsed(): Member[] {
+    return this.list().filter((m) => this.expired.has(m.node));
+  }
+
+  /** These members' Leases expire in this view (their renewals stop reaching it). */
+  lapse(nodes: readonly string[]): void {
+    for (const n of nodes) this.expired.add(n);
+    for (const l of this.listeners) l();
+  }
+
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
 
   async start(): Promise<void> {}
 
@@ -215,6 +232,7 @@ class StaticLeases implements LeaseSource {
 export interface SimulatedAgent {
   node: SimulatedNode;
   detector: HeartbeatDetector;
+  leases: StaticLeases;
   membership: FastMembership;
 }
 
@@ -253,8 +271,9 @@ export class SimulatedCluster {
         transport: this.network.transport(node.address, HEARTBEAT_PORT),
         clock: this.clock,
       });
-      const membership = new FastMembership(new StaticLeases(() => this.members), detector, node.name);
-      return { node, detector, membership };
+      const leases = new StaticLeases(() => this.members);
+      const membership = new FastMembership(leases, detector, node.name);
+      return { node, detector, leases, membership };
     });
   }
 
