@@ -153,3 +153,19 @@ test('API server outage: announcements stay, and a node lost during the outage s
   }
   await waitSettled(vip, 30_000);
 });
+
+test('every agent stopped at once (an uninstall): none takes the others\' VIPs on its way out, and all are withdrawn', async () => {
+  for (const vip of lab.vips) await waitSettled(vip);
+  const agents = [...lab.agents.entries()];
+  // The signals leave together, as a kubectl delete of the DaemonSet sends them.
+  for (const [, a] of agents) process.kill(a.rec.pid, 'SIGTERM');
+  await Promise.all(agents.map(([, a]) => a.stop()));
+  for (const [node, a] of agents) {
+    const lines = a.log().split('\n');
+    const stopping = lines.findIndex((l) => l.includes('"message":"stopping"'));
+    assert.ok(stopping >= 0, `${node}: no "stopping" in its log`);
+    const late = lines.slice(stopping).filter((l) => l.includes('"message":"announced address"'));
+    assert.deepEqual(late, [], `${node} announced addresses after it began to stop`);
+  }
+  for (const vip of lab.vips) assert.deepEqual(await holdersOf(vip), [], `${vip} left behind`);
+});

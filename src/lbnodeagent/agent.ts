@@ -143,6 +143,17 @@ export class Agent {
   }
 
   /**
+   * Takes on nothing more: no new reconcile, and one under way stops before it decides.
+   * Called as soon as the agent is told to stop, before it asks whether this is a
+   * restart: in an uninstall or a rollout its peers are leaving at the same time, and an
+   * election without them would hand it their addresses just before it withdraws.
+   */
+  beginStop(): void {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer.handle);
+  }
+
+  /**
    * Withdraws what this agent announces, leaves the membership, and stops. With
    * `keepRouted` (a restart: the DaemonSet brings the agent back on this node) the
    * addresses on the dummy interface stay for the next agent to adopt: routed VIPs are
@@ -151,8 +162,7 @@ export class Agent {
    * VIPs are always handed over, since only one node may hold each.
    */
   async stop(opts: { keepRouted?: boolean } = {}): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearInterval(this.timer.handle);
+    this.beginStop();
     this.unwatch?.();
     // Leave first: peers re-elect while we withdraw, so the hand-over gap is short.
     await Promise.allSettled([this.opts.membership.stop(), this.running]);
@@ -198,6 +208,7 @@ export class Agent {
     // The kernel is read once per pass: the local interface and the plan share it.
     const view = await readKernelView(this.opts.net);
     await this.resolveLocalInterface(view);
+    if (this.stopped) return; // see beginStop
     const version = `${this.inputsVersion}|${this.local.link?.name}|${this.local.subnets.join(',')}|${this.eligible()}`;
     if (this.decided?.version !== version) {
       const snapshot = this.snapshot();

@@ -125,6 +125,7 @@ async function main(): Promise<void> {
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
+    agent.beginStop();
     const t0 = Date.now();
     try {
       const keepRouted = await restarting(conn, namespace, node);
