@@ -274,6 +274,7 @@ export class FastMembership implements MembershipSource {
     leases.onChange(() => this.detector.setPeers(this.peers()));
     // A lapsed peer that falls silent leaves the peer set (and the quorum's count).
     detector.onChange(() => {
+      if (this.leases.lapsed().length === 0) return;
       const peers = this.peers();
       const watched = this.detector.peerNodes();
       if (peers.length !== watched.length || peers.some((p) => !watched.includes(p.node))) this.detector.setPeers(peers);
