@@ -233,10 +233,12 @@ export class Agent {
     const members = this.opts.membership.members();
     const deafPeers = this.opts.membership.deafPeers?.() ?? new Set<string>();
     // Who the elections count is what decides every local address: a change is logged.
-    const electorate = `${members.map((m) => m.node).join(',')}|${[...deafPeers].sort().join(',')}`;
+    const names = members.map((m) => m.node);
+    const deaf = [...deafPeers].sort();
+    const electorate = `${names.join(',')}|${deaf.join(',')}`;
     if (electorate !== this.electorate) {
       this.electorate = electorate;
-      this.log.info('members', { op: 'membership', node: this.opts.node, members: members.map((m) => m.node), deafPeers: [...deafPeers].sort() });
+      this.log.info('members', { op: 'membership', node: this.opts.node, members: names, deafPeers: deaf });
     }
     return buildSnapshot({
       self: {

@@ -276,8 +276,8 @@ export class FastMembership implements MembershipSource {
     detector.onChange(() => {
       if (this.leases.lapsed().length === 0) return;
       const peers = this.peers();
-      const watched = this.detector.peerNodes();
-      if (peers.length !== watched.length || peers.some((p) => !watched.includes(p.node))) this.detector.setPeers(peers);
+      const watched = new Set(this.detector.peerNodes());
+      if (peers.length !== watched.size || peers.some((p) => !watched.has(p.node))) this.detector.setPeers(peers);
     });
   }
 
